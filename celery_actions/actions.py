@@ -1,0 +1,270 @@
+"""The Actions facade: declare actions, enqueue them, get handles."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import cached_property
+from typing import Any, TypeVar, overload
+
+from celery import Celery
+
+from .celery_config import apply_defaults, priority_map
+from .dispatch import Publisher
+from .errors import ActionsError, DuplicateActionId, InvalidOptions, InvalidParams
+from .handles import BackgroundActionHandle
+from .options import EnqueueOptions, ResolvedOptions, parse_options, resolve
+from .params import ParamsModel
+from .settings import Settings
+from .store import Dispatch, NewJob, Store
+from .task import ActionTask
+
+logger = logging.getLogger("celery_actions")
+
+F = TypeVar("F", bound=Callable[..., Any])
+ActionRef = ActionTask | str | Callable[..., Any]
+BULK_CHUNK = 1000
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class Actions:
+    """Gadget-style background actions on a Celery app.
+
+    ``Actions(app)`` reads ``actions_*`` settings from ``app.conf``, installs the Celery
+    settings the guarantees need (as defaults under the user's), and adds a bootstep to
+    every worker of the app that runs the pump and renews leases.
+    """
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+        self._tasks: dict[str, ActionTask] = {}
+        apply_defaults(app)
+        from .worker import install
+
+        install(app, self)
+        app.celery_actions = self
+
+    # -- wiring ------------------------------------------------------------------------
+
+    @cached_property
+    def settings(self) -> Settings:
+        """Settings, read from ``app.conf`` on first use."""
+        return Settings.from_conf(self.app.conf)
+
+    @cached_property
+    def store(self) -> Store:
+        """Job records and state changes in Redis."""
+        return Store(self.settings)
+
+    @cached_property
+    def publisher(self) -> Publisher:
+        """Sends job messages to the broker."""
+        return Publisher(self.app, self.store, priority_map(self.app))
+
+    @property
+    def registered(self) -> dict[str, ActionTask]:
+        """Actions declared on this facade, by task name."""
+        return dict(self._tasks)
+
+    # -- declaring ---------------------------------------------------------------------
+
+    @overload
+    def action(self, fn: F, /) -> ActionTask: ...
+
+    @overload
+    def action(
+        self,
+        fn: None = None,
+        /,
+        *,
+        name: str | None = None,
+        celery_options: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> Callable[[F], ActionTask]: ...
+
+    def action(
+        self,
+        fn: F | None = None,
+        /,
+        *,
+        name: str | None = None,
+        celery_options: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> ActionTask | Callable[[F], ActionTask]:
+        """Declare a function as an action (a Celery task named ``module.function``).
+
+        Used bare (``@actions.action``) or with action-level default options in either
+        spelling (``@actions.action(retries=3, queue="emails")``). ``name=`` overrides the
+        task name; ``celery_queue=`` routes it to a Celery queue; ``celery_options`` are
+        passed to ``app.task`` (``time_limit``, ``soft_time_limit``, ...).
+        """
+
+        def decorate(func: F) -> ActionTask:
+            defaults = parse_options(None, **options) if options else None
+            if defaults is not None and "id" in defaults.model_fields_set:
+                raise InvalidOptions("'id' is per enqueue, not an action default", field="id")
+            task_name = name or f"{func.__module__}.{func.__qualname__}"
+            task_options: dict[str, Any] = dict(celery_options or {})
+            if defaults is not None and defaults.celery_queue:
+                task_options.setdefault("queue", defaults.celery_queue)
+            task = self.app.task(
+                name=task_name,
+                base=ActionTask,
+                bind=False,
+                shared=False,
+                lazy=False,
+                actions=self,
+                params_model=ParamsModel(func, task_name),
+                action_defaults=defaults,
+                **task_options,
+            )(func)
+            self._tasks[task_name] = task
+            return task  # type: ignore[no-any-return]
+
+        return decorate(fn) if fn is not None else decorate
+
+    def _task(self, action: ActionRef) -> ActionTask:
+        if isinstance(action, ActionTask):
+            return action
+        name = action if isinstance(action, str) else getattr(action, "name", None)
+        if name is None:
+            name = f"{action.__module__}.{action.__qualname__}"
+        try:
+            return self._tasks[name]
+        except KeyError:
+            raise ActionsError(
+                f"{name!r} is not an action of this app; declare it with @actions.action"
+            ) from None
+
+    # -- enqueueing --------------------------------------------------------------------
+
+    def _job(
+        self,
+        task: ActionTask,
+        params: Mapping[str, Any] | None,
+        call: EnqueueOptions,
+        job_id: str | None = None,
+    ) -> tuple[NewJob, ResolvedOptions]:
+        resolved = resolve(call, task.action_defaults, self.settings.environment)
+        params_json = _compact(task.params_model.validate(params))
+        job = NewJob(
+            id=job_id or resolved.id or uuid.uuid4().hex,
+            action=task.name,
+            params_json=params_json,
+            options_json=_compact({"retry": resolved.retry.to_json()}),
+            priority=resolved.priority.value,
+            queue=resolved.queue or "",
+            limit=resolved.max_concurrency,
+            celery_queue=resolved.celery_queue or "",
+            start_at_ms=resolved.start_at_ms,
+        )
+        return job, resolved
+
+    def enqueue(
+        self,
+        action: ActionRef,
+        params: Mapping[str, Any] | None = None,
+        options: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> BackgroundActionHandle:
+        """Enqueue one action; returns its handle.
+
+        ``options`` is Gadget's dict (``{"startAt": ..., "retries": ..., "queue": ...,
+        "priority": ..., "id": ..., "onDuplicateID": ...}``); the same options are
+        accepted as keyword arguments (``start_at=``, ``retries=``, ...). Bad options or
+        params raise InvalidOptions/InvalidParams (ValueErrors naming the field) and
+        nothing is recorded or published.
+        """
+        task = self._task(action)
+        job, resolved = self._job(task, params, parse_options(options, **kwargs))
+        outcomes, dispatch = self.store.enqueue([job], resolved.on_duplicate_id)
+        if outcomes[0] == "duplicate":
+            return self._existing(task, job.id)
+        self._publish(dispatch)
+        if outcomes[0] == "scheduled" and job.start_at_ms is not None:
+            self.publisher.announce_scheduled(job.id, task.name, job.params_json, job.start_at_ms)
+        return BackgroundActionHandle(self, task.name, job.id)
+
+    def enqueue_many(
+        self,
+        action: ActionRef,
+        items: Iterable[Mapping[str, Any] | tuple[Mapping[str, Any], Mapping[str, Any]]],
+        options: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> list[BackgroundActionHandle]:
+        """Enqueue one action per item; returns the handles in order.
+
+        An item is a params dict, or a ``(params, options)`` pair whose options apply on
+        top of the shared ones. With an ``id`` option, item i gets the id ``<id>-<i>``.
+        Every item is validated before anything is written: a bad one raises an error
+        naming its index and field, and nothing is enqueued.
+        """
+        task = self._task(action)
+        shared = dict(options or {})
+        for key, value in kwargs.items():
+            if key in shared:
+                raise InvalidOptions(f"option {key!r} given twice", field=key)
+            shared[key] = value
+        base = parse_options(shared)
+        base_id = base.id
+        jobs: list[NewJob] = []
+        on_duplicate = "error"
+        for index, item in enumerate(items):
+            params, own = (item if isinstance(item, tuple) else (item, None))
+            try:
+                call = parse_options({**shared, **own}) if own else base
+                item_id = call.id if (own and "id" in own) else None
+                if item_id is None and base_id is not None:
+                    item_id = f"{base_id}-{index}"
+                job, resolved = self._job(task, params, call, item_id)
+            except (InvalidOptions, InvalidParams) as exc:
+                raise type(exc)(f"item {index}: {exc}", field=f"[{index}].{exc.field}") from None
+            on_duplicate = resolved.on_duplicate_id
+            jobs.append(job)
+        ignore = on_duplicate == "ignore"
+        if not ignore:
+            self._check_free([job.id for job in jobs])
+        handles: list[BackgroundActionHandle] = []
+        for start in range(0, len(jobs), BULK_CHUNK):
+            chunk = jobs[start : start + BULK_CHUNK]
+            _, dispatch = self.store.enqueue(chunk, "ignore" if ignore else "error")
+            self._publish(dispatch)
+            handles.extend(BackgroundActionHandle(self, task.name, job.id) for job in chunk)
+        return handles
+
+    def _check_free(self, ids: Sequence[str]) -> None:
+        if len(set(ids)) != len(ids):
+            seen: set[str] = set()
+            for i in ids:
+                if i in seen:
+                    raise DuplicateActionId(i)
+                seen.add(i)
+        pipe = self.store.client.pipeline(transaction=False)
+        for i in ids:
+            pipe.exists(self.store.keys.job(i))
+        for i, taken in zip(ids, pipe.execute(), strict=True):
+            if taken:
+                raise DuplicateActionId(i)
+
+    def _existing(self, task: ActionTask, job_id: str) -> BackgroundActionHandle:
+        record = self.store.record(job_id)
+        if record is not None and record.get("action") != task.name:
+            raise DuplicateActionId(job_id)
+        return BackgroundActionHandle(self, task.name, job_id)
+
+    def _publish(self, dispatch: Dispatch) -> None:
+        try:
+            self.publisher.publish(dispatch)
+        except Exception:
+            # The jobs are recorded and stay in the outbox: a worker's pump publishes them
+            # once the outbox reservation lapses (actions_outbox_timeout).
+            logger.exception("celery-actions: publish failed; the pump will retry it")
+
+    def handle(self, action: ActionRef, action_id: str) -> BackgroundActionHandle:
+        """A handle on an action enqueued earlier, from its id."""
+        return BackgroundActionHandle(self, self._task(action).name, action_id)

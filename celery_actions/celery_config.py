@@ -1,0 +1,82 @@
+"""The Celery settings our guarantees need, the broker priority mapping, and the checks.
+
+Priorities: Redis reads a queue's priority lists with BRPOP lowest number first, and a
+message without a priority lands in list 0 (the top); RabbitMQ (``x-max-priority``) runs
+the highest number first. So ``high``/``default``/``low`` map to 0/5/9 on Redis and
+9/5/1 on AMQP, and ``task_default_priority`` is 5 so plain Celery tasks sit with
+``default`` on both.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+from celery import Celery
+
+from .options import Priority
+
+logger = logging.getLogger("celery_actions")
+
+DEFAULT_PRIORITY = 5
+_REDIS_PRIORITY = {Priority.HIGH: 0, Priority.DEFAULT: 5, Priority.LOW: 9}
+_AMQP_PRIORITY = {Priority.HIGH: 9, Priority.DEFAULT: 5, Priority.LOW: 1}
+REDIS_TRANSPORTS = {"redis", "rediss", "sentinel"}
+
+# Applied as defaults: a user's explicit setting wins (and is checked at worker start).
+CELERY_DEFAULTS: dict[str, Any] = {
+    "worker_prefetch_multiplier": 1,
+    "task_queue_max_priority": 10,
+    "task_default_priority": DEFAULT_PRIORITY,
+    "worker_send_task_events": True,
+    "task_send_sent_event": True,
+    "result_extended": True,
+    "broker_connection_retry_on_startup": True,
+}
+
+
+def broker_transport(app: Celery) -> str:
+    """The broker's transport name ("redis", "amqp", ...)."""
+    url = app.conf.broker_url or "amqp://"
+    return str(url).split("://", 1)[0].split("+", 1)[0]
+
+
+def priority_map(app: Celery) -> dict[Priority, int]:
+    """Our three priorities as this broker's message priorities."""
+    return _REDIS_PRIORITY if broker_transport(app) in REDIS_TRANSPORTS else _AMQP_PRIORITY
+
+
+def apply_defaults(app: Celery) -> None:
+    """Install the settings the guarantees need, as defaults under the user's config."""
+    app.add_defaults(CELERY_DEFAULTS)
+
+
+def check_worker_settings(app: Celery, lease_timeout_s: float) -> list[str]:
+    """Warnings about settings that break a guarantee; logged at worker start."""
+    conf = app.conf
+    problems: list[str] = []
+    if (conf.worker_prefetch_multiplier or 0) > 1 and not conf.get("worker_disable_prefetch"):
+        problems.append(
+            f"worker_prefetch_multiplier={conf.worker_prefetch_multiplier}: a worker reserves "
+            "messages ahead, so a later high-priority action waits behind them; set it to 1"
+        )
+    if broker_transport(app) in REDIS_TRANSPORTS:
+        options = conf.broker_transport_options or {}
+        visibility = float(options.get("visibility_timeout", 3600))
+        if visibility < lease_timeout_s:
+            problems.append(
+                f"broker visibility_timeout={visibility:g}s is shorter than "
+                f"actions_lease_timeout={lease_timeout_s:g}s: long actions are redelivered "
+                "(dropped as duplicates, but it costs a message each time)"
+            )
+    if not conf.worker_send_task_events:
+        problems.append("worker_send_task_events is off: Flower will not see actions run")
+    return problems
+
+
+def warn_all(problems: list[str]) -> None:
+    """Log each problem as a warning."""
+    for text in problems:
+        logger.warning("celery-actions: %s", text)
+        warnings.warn(text, RuntimeWarning, stacklevel=2)

@@ -1,0 +1,57 @@
+-- enqueue.lua: create jobs and make each one scheduled, waiting for a slot, or dispatched.
+-- All or nothing: if any id is taken (and duplicates are an error), nothing is written.
+--
+-- KEYS[1] scheduled zset   KEYS[2] leases zset   KEYS[3] queues zset
+-- KEYS[4] seq counter      KEYS[5] wake list
+-- ARGV[1] key prefix       ARGV[2] outbox reservation ms   ARGV[3] slot (dispatch) ms
+-- ARGV[4] "error" | "ignore" on duplicate ids   ARGV[5] wake horizon ms   ARGV[6] n jobs
+-- ARGV[7..] per job, 9 fields: id, action, params json, options json, priority,
+--           queue name or '', maxConcurrency, celery queue or '', startAt ms or ''
+-- Returns { reserved, { {id, outcome}... }, { message rows to publish } } where outcome
+-- is 'dispatched' | 'waiting' | 'scheduled' | 'duplicate'; or { 'duplicate', id } when a
+-- taken id is an error.
+local S, L, QS, SEQ, WAKE = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local P = ARGV[1]
+local now = now_ms()
+local reserved = now + tonumber(ARGV[2])
+local slot_expiry = now + tonumber(ARGV[3])
+local on_dup, horizon, n = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
+local F = 9
+
+if on_dup == 'error' then
+  for i = 0, n - 1 do
+    local id = ARGV[7 + i * F]
+    if redis.call('EXISTS', job_key(P, id)) == 1 then return { 'duplicate', id } end
+  end
+end
+
+local outcomes, out, wake = {}, {}, false
+for i = 0, n - 1 do
+  local b = 7 + i * F
+  local id = ARGV[b]
+  local jk = job_key(P, id)
+  if redis.call('EXISTS', jk) == 1 then
+    outcomes[#outcomes + 1] = { id, 'duplicate' }
+  else
+    local start_at = tonumber(ARGV[b + 8])
+    redis.call('HSET', jk, 'id', id, 'action', ARGV[b + 1], 'params', ARGV[b + 2],
+      'options', ARGV[b + 3], 'priority', ARGV[b + 4], 'queue', ARGV[b + 5],
+      'limit', ARGV[b + 6], 'cq', ARGV[b + 7], 'token', 0, 'attempts', 0, 'failures', 0,
+      'lost', 0, 'created_at', now, 'status', 'scheduled', 'reason', '')
+    if start_at and start_at > now then
+      redis.call('HSET', jk, 'start_at', start_at)
+      redis.call('ZADD', S, start_at, id)
+      if start_at - now < horizon then wake = true end
+      outcomes[#outcomes + 1] = { id, 'scheduled' }
+    elseif make_ready(P, S, L, QS, SEQ, id, now, reserved, slot_expiry, out) then
+      outcomes[#outcomes + 1] = { id, 'dispatched' }
+    else
+      outcomes[#outcomes + 1] = { id, 'waiting' }
+    end
+  end
+end
+if wake then
+  redis.call('LPUSH', WAKE, 1)
+  redis.call('LTRIM', WAKE, 0, 0)
+end
+return { reserved, outcomes, out }

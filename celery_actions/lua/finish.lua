@@ -1,0 +1,47 @@
+-- finish.lua: record the outcome of an attempt, free its lease and slot, admit the next.
+--
+-- KEYS[1] scheduled zset   KEYS[2] leases zset   KEYS[3] queues zset   KEYS[4] wake list
+-- ARGV[1] key prefix   ARGV[2] id   ARGV[3] token
+-- ARGV[4] outcome: 'complete' | 'retry' | 'failed'
+-- ARGV[5] retry delay ms   ARGV[6] retry deadline ms (no retry may start later)
+-- ARGV[7] error text   ARGV[8] error type   ARGV[9] retention ms
+-- ARGV[10] outbox reservation ms   ARGV[11] slot (dispatch) ms   ARGV[12] wake horizon ms
+-- Returns { status written or 'stale', reserved, { message rows to publish }, due or '' }
+local S, L, QS, WAKE = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local P, id, token, outcome = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local jk = job_key(P, id)
+local f = redis.call('HMGET', jk, 'status', 'token', 'cancel_requested')
+if f[2] ~= token or f[1] ~= 'running' then return { 'stale', 0, {}, '' } end
+local now = now_ms()
+local reserved = now + tonumber(ARGV[10])
+local slot_expiry = now + tonumber(ARGV[11])
+local retention = tonumber(ARGV[9])
+local out, due = {}, ''
+
+local status = 'complete'
+if outcome ~= 'complete' then
+  status = 'failed'
+  redis.call('HINCRBY', jk, 'failures', 1)
+  redis.call('HSET', jk, 'error', ARGV[7], 'error_type', ARGV[8])
+  if outcome == 'retry' then
+    local when = now + tonumber(ARGV[5])
+    if f[3] == '1' then
+      status = 'cancelled'
+    elseif when <= tonumber(ARGV[6]) then
+      status, due = 'retrying', when
+      redis.call('HSET', jk, 'status', 'retrying', 'reason',
+        'attempt failed with ' .. ARGV[8] .. '; next attempt due at ' .. when)
+      redis.call('ZADD', S, when, id)
+      if tonumber(ARGV[5]) < tonumber(ARGV[12]) then
+        redis.call('LPUSH', WAKE, 1)
+        redis.call('LTRIM', WAKE, 0, 0)
+      end
+    end
+  end
+end
+if status ~= 'retrying' then
+  redis.call('HSET', jk, 'reason', '')
+  finish(P, id, status, now, retention)
+end
+release(P, S, L, QS, id, now, reserved, slot_expiry, out)
+return { status, reserved, out, tostring(due) }

@@ -1,0 +1,371 @@
+"""Enqueue options: pydantic models for both spellings, precedence, defaults by environment.
+
+Options arrive as Gadget's camelCase dict (``{"startAt": ..., "retries": {...}}``) or as
+Python keyword arguments (``start_at=..., retries=...``). Both validate through the same
+models; precedence (the enqueue call, then the action's defaults, then the settings) is
+resolved in :func:`resolve` and nowhere else.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import (
+    AliasChoices,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+from .errors import InvalidOptions
+
+MAX_CONCURRENCY = 100
+DEFAULT_RETRY_FOR = timedelta(days=7)
+ID_MAX_LENGTH = 200
+
+
+class Priority(StrEnum):
+    """How soon an action runs relative to others. ``medium`` is accepted for ``default``."""
+
+    LOW = "low"
+    DEFAULT = "default"
+    HIGH = "high"
+
+    @property
+    def band(self) -> int:
+        """0 for high, 1 for default, 2 for low: the order actions are taken in."""
+        return _BANDS[self]
+
+
+_BANDS = {Priority.HIGH: 0, Priority.DEFAULT: 1, Priority.LOW: 2}
+
+
+def _to_ms(value: Any) -> Any:
+    """Durations: an int or float of milliseconds, or a ``timedelta``."""
+    if isinstance(value, timedelta):
+        return int(value.total_seconds() * 1000)
+    return value
+
+
+def _choices(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+_STRICT = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class RetryPolicy(BaseModel):
+    """The ``retries`` object. Intervals are milliseconds (or a ``timedelta``)."""
+
+    model_config = _STRICT
+
+    retry_count: int | None = Field(
+        None, ge=0, le=10_000, validation_alias=_choices("retryCount", "retry_count")
+    )
+    initial_interval_ms: int = Field(
+        1000,
+        ge=0,
+        validation_alias=_choices("initialInterval", "initial_interval", "initial_interval_ms"),
+    )
+    max_interval_ms: int | None = Field(
+        None, ge=0, validation_alias=_choices("maxInterval", "max_interval", "max_interval_ms")
+    )
+    backoff_factor: float = Field(
+        2.0, ge=1.0, le=1000.0, validation_alias=_choices("backoffFactor", "backoff_factor")
+    )
+    randomize_interval: bool = Field(
+        False, validation_alias=_choices("randomizeInterval", "randomize_interval")
+    )
+
+    _ms = field_validator("initial_interval_ms", "max_interval_ms", mode="before")(
+        lambda v: _to_ms(v)
+    )
+
+
+class QueueOption(BaseModel):
+    """The ``queue`` object: a named concurrency group with a global limit."""
+
+    model_config = _STRICT
+
+    name: str = Field(min_length=1, max_length=ID_MAX_LENGTH, pattern=r"^[^\x00-\x1f\x7f]+$")
+    max_concurrency: int = Field(
+        1, ge=1, le=MAX_CONCURRENCY, validation_alias=_choices("maxConcurrency", "max_concurrency")
+    )
+
+
+class EnqueueOptions(BaseModel):
+    """Everything ``enqueue`` accepts. Unset fields stay unset (``model_fields_set``)."""
+
+    model_config = _STRICT
+
+    start_at: AwareDatetime | None = Field(None, validation_alias=_choices("startAt", "start_at"))
+    retries: int | RetryPolicy | None = Field(None)
+    retry_for_ms: int | None = Field(
+        None, ge=0, validation_alias=_choices("retryFor", "retry_for", "retry_for_ms")
+    )
+    queue: str | QueueOption | None = Field(None)
+    priority: Priority | None = Field(None)
+    id: str | None = Field(
+        None, min_length=1, max_length=ID_MAX_LENGTH, pattern=r"^[^\s\x00-\x1f\x7f]+$"
+    )
+    on_duplicate_id: Literal["error", "ignore"] | None = Field(
+        None, validation_alias=_choices("onDuplicateID", "on_duplicate_id")
+    )
+    celery_queue: str | None = Field(None, min_length=1)
+
+    @field_validator("start_at", mode="before")
+    @classmethod
+    def _start_at(cls, v: Any) -> Any:
+        if v is None or isinstance(v, datetime):
+            return v
+        if isinstance(v, str):
+            text = v.strip()
+            return text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
+        raise ValueError("not a datetime or string")
+
+    @field_validator("retries", mode="before")
+    @classmethod
+    def _retries(cls, v: Any) -> Any:
+        if isinstance(v, bool):
+            raise ValueError("not a bool")
+        if isinstance(v, int) and v < 0:
+            raise ValueError("negative")
+        return v
+
+    @field_validator("retry_for_ms", mode="before")
+    @classmethod
+    def _retry_for(cls, v: Any) -> Any:
+        return _to_ms(v)
+
+    @field_validator("priority", mode="before")
+    @classmethod
+    def _priority(cls, v: Any) -> Any:
+        if isinstance(v, Priority):
+            return v
+        if isinstance(v, str):
+            lowered = v.strip().lower()
+            return "default" if lowered == "medium" else lowered
+        return v
+
+
+# The user-facing name of each field, in the spelling used in error messages.
+_DISPLAY = {
+    "start_at": "startAt",
+    "retries": "retries",
+    "retry_for_ms": "retryFor",
+    "queue": "queue",
+    "priority": "priority",
+    "id": "id",
+    "on_duplicate_id": "onDuplicateID",
+    "celery_queue": "celery_queue",
+    "retry_count": "retryCount",
+    "initial_interval_ms": "initialInterval",
+    "max_interval_ms": "maxInterval",
+    "backoff_factor": "backoffFactor",
+    "randomize_interval": "randomizeInterval",
+    "name": "name",
+    "max_concurrency": "maxConcurrency",
+}
+_ALLOWED = {
+    "startAt": "an aware datetime or an ISO 8601 string with an offset or Z, "
+    "such as '2026-04-03T12:00:00.000Z'",
+    "retries": "an int >= 0 or an object with retryCount, initialInterval, maxInterval, "
+    "backoffFactor, randomizeInterval",
+    "retryFor": "milliseconds >= 0 or a timedelta",
+    "queue": "a queue name or an object {name, maxConcurrency}",
+    "priority": "one of 'low', 'default' (or 'medium'), 'high'",
+    "id": f"a string of 1 to {ID_MAX_LENGTH} characters without whitespace",
+    "onDuplicateID": "one of 'error', 'ignore'",
+    "retries.retryCount": "an int from 0 to 10000",
+    "retries.initialInterval": "milliseconds >= 0 or a timedelta",
+    "retries.maxInterval": "milliseconds >= 0 or a timedelta",
+    "retries.backoffFactor": "a number from 1 to 1000",
+    "retries.randomizeInterval": "true or false",
+    "queue.name": f"a string of 1 to {ID_MAX_LENGTH} characters without control characters",
+    "queue.maxConcurrency": f"an int from 1 to {MAX_CONCURRENCY}",
+}
+_KNOWN_TOP = [
+    "startAt",
+    "start_at",
+    "retries",
+    "retryFor",
+    "retry_for",
+    "queue",
+    "priority",
+    "id",
+    "onDuplicateID",
+    "on_duplicate_id",
+    "celery_queue",
+]
+_KNOWN_NESTED = {
+    "retries": [
+        "retryCount",
+        "initialInterval",
+        "maxInterval",
+        "backoffFactor",
+        "randomizeInterval",
+    ],
+    "queue": ["name", "maxConcurrency"],
+}
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    # pydantic adds union-member tags ("int", "RetryPolicy", "str", ...) to locations.
+    parts = [str(p) for p in loc if not (isinstance(p, str) and (p[:1].isupper() or p in _TAGS))]
+    return ".".join(_DISPLAY.get(p, p) for p in parts)
+
+
+_TAGS = {"int", "str", "function-after[_ms(), int]", "lax-or-strict", "json-or-python"}
+
+
+def _explain(err: ValidationError) -> InvalidOptions:
+    errors = err.errors()
+    unknown = [e for e in errors if e["type"] == "extra_forbidden"]
+    # An unknown key explains the others; otherwise take the most specific error of a union.
+    first = unknown[0] if unknown else max(errors, key=lambda e: len(e["loc"]))
+    path = _field_path(first["loc"])
+    if first["type"] == "extra_forbidden":
+        parent, _, key = path.rpartition(".")
+        known = _KNOWN_NESTED.get(parent, _KNOWN_TOP)
+        hint = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
+        hint_text = f"; did you mean {hint[0]!r}?" if hint else ""
+        where = f"option {parent!r}" if parent else "enqueue options"
+        return InvalidOptions(
+            f"unknown key {key!r} in {where}{hint_text} Known keys: {', '.join(known)}",
+            field=path,
+        )
+    top = path.split(".")[0]
+    allowed = _ALLOWED.get(path) or _ALLOWED.get(top, first["msg"])
+    return InvalidOptions(
+        f"invalid option {path!r}: expected {allowed}; got {first.get('input')!r}", field=path
+    )
+
+
+def parse_options(options: Mapping[str, Any] | None, **kwargs: Any) -> EnqueueOptions:
+    """Validate options given as a dict, as keyword arguments, or both."""
+    merged: dict[str, Any] = {}
+    if options is not None:
+        if not isinstance(options, Mapping):
+            raise InvalidOptions(
+                f"options must be a dict, got {type(options).__name__}", field="options"
+            )
+        merged.update(options)
+    for key, value in kwargs.items():
+        if key in merged:
+            raise InvalidOptions(f"option {key!r} given twice", field=key)
+        merged[key] = value
+    if isinstance(merged.get("queue"), Mapping):
+        merged["queue"] = dict(merged["queue"])
+    try:
+        return EnqueueOptions.model_validate(merged)
+    except ValidationError as exc:
+        raise _explain(exc) from None
+
+
+Environment = Literal["production", "development"]
+
+
+@dataclass(frozen=True, slots=True)
+class RetrySchedule:
+    """A concrete retry policy: every value known, units in the names."""
+
+    retry_count: int
+    initial_interval_ms: int
+    max_interval_ms: int | None
+    backoff_factor: float
+    randomize: bool
+    retry_for_ms: int
+
+    def to_json(self) -> dict[str, Any]:
+        """Compact form for the job record."""
+        return {
+            "n": self.retry_count,
+            "i": self.initial_interval_ms,
+            "m": self.max_interval_ms,
+            "f": self.backoff_factor,
+            "r": self.randomize,
+            "d": self.retry_for_ms,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RetrySchedule:
+        """Inverse of :meth:`to_json`."""
+        return cls(data["n"], data["i"], data["m"], data["f"], data["r"], data["d"])
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedOptions:
+    """The options one action runs with, after precedence and defaults."""
+
+    start_at: datetime | None
+    retry: RetrySchedule
+    queue: str | None
+    max_concurrency: int
+    priority: Priority
+    id: str | None
+    on_duplicate_id: Literal["error", "ignore"]
+    celery_queue: str | None
+
+    @property
+    def start_at_ms(self) -> int | None:
+        """``start_at`` as milliseconds since the epoch."""
+        return None if self.start_at is None else int(self.start_at.timestamp() * 1000)
+
+
+def default_retry_count(environment: Environment) -> int:
+    """Gadget's defaults: 6 retries in production, 2 in development."""
+    return 2 if environment == "development" else 6
+
+
+def resolve(
+    call: EnqueueOptions, action: EnqueueOptions | None, environment: Environment
+) -> ResolvedOptions:
+    """Apply precedence (call, then action, then settings) and fill in the defaults."""
+    values: dict[str, Any] = {}
+    for layer in (action, call):
+        if layer is not None:
+            for name in layer.model_fields_set:
+                values[name] = getattr(layer, name)
+
+    retries = values.get("retries")
+    default_count = default_retry_count(environment)
+    if retries is None:
+        policy = RetryPolicy()
+    elif isinstance(retries, int):
+        policy = RetryPolicy(retry_count=retries)
+    else:
+        policy = retries
+    retry_for = values.get("retry_for_ms")
+    schedule = RetrySchedule(
+        retry_count=default_count if policy.retry_count is None else policy.retry_count,
+        initial_interval_ms=policy.initial_interval_ms,
+        max_interval_ms=policy.max_interval_ms,
+        backoff_factor=policy.backoff_factor,
+        randomize=policy.randomize_interval,
+        retry_for_ms=int(DEFAULT_RETRY_FOR.total_seconds() * 1000)
+        if retry_for is None
+        else retry_for,
+    )
+
+    queue = values.get("queue")
+    if isinstance(queue, str):
+        queue = QueueOption(name=queue)
+    start_at = values.get("start_at")
+    return ResolvedOptions(
+        start_at=None if start_at is None else start_at.astimezone(UTC),
+        retry=schedule,
+        queue=None if queue is None else queue.name,
+        max_concurrency=1 if queue is None else queue.max_concurrency,
+        priority=values.get("priority") or Priority.DEFAULT,
+        id=values.get("id"),
+        on_duplicate_id=values.get("on_duplicate_id") or "error",
+        celery_queue=values.get("celery_queue"),
+    )

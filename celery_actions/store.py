@@ -1,0 +1,247 @@
+"""Job records and every state change of a job, each one Lua call (see ``lua/``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from . import scripts
+from .errors import DuplicateActionId
+from .keys import Keys
+from .settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A validated job, ready to be written."""
+
+    id: str
+    action: str
+    params_json: str
+    options_json: str
+    priority: str
+    queue: str
+    limit: int
+    celery_queue: str
+    start_at_ms: int | None
+
+    def args(self) -> list[Any]:
+        """The job's fields as ``enqueue.lua`` takes them."""
+        return [
+            self.id,
+            self.action,
+            self.params_json,
+            self.options_json,
+            self.priority,
+            self.queue,
+            self.limit,
+            self.celery_queue,
+            "" if self.start_at_ms is None else self.start_at_ms,
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    """What a publisher needs to send one job's message."""
+
+    id: str
+    token: str
+    action: str
+    params_json: str
+    priority: str
+    celery_queue: str
+
+
+@dataclass(slots=True)
+class Dispatch:
+    """Messages to publish, and the outbox reservation to confirm once the broker has them."""
+
+    reserved: int = 0
+    rows: list[MessageRow] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, reserved: Any, rows: Iterable[Sequence[Any]]) -> Dispatch:
+        """Build from a script reply."""
+        return cls(int(reserved), [MessageRow(*(str(v) for v in r)) for r in rows])
+
+    def extend(self, other: Dispatch) -> None:
+        """Merge another batch (its own reservation is confirmed separately)."""
+        self.rows.extend(other.rows)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A job a worker may run now."""
+
+    attempt: int
+    failures: int
+    first_started_ms: int
+    options_json: str
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class PumpPass:
+    """What one pump pass found."""
+
+    dispatch: Dispatch
+    next_due_ms: int | None
+    failed: list[str]
+
+
+class Store:
+    """Talks to Redis for one environment (key prefix)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.keys = Keys(settings.key_prefix)
+        self._client: redis.Redis | None = None
+        self._pid = 0
+        s = settings
+        self._outbox_ms = s.ms(s.outbox_timeout_s)
+        self._slot_ms = s.ms(s.dispatch_timeout_s)
+        self._retention_ms = s.ms(s.retention_s)
+        self._horizon_ms = s.ms(s.pump_interval_s)
+
+    @property
+    def client(self) -> redis.Redis:
+        """A client for this process (a forked worker child gets its own)."""
+        if self._client is None or self._pid != os.getpid():
+            self._client = redis.Redis.from_url(
+                self.settings.redis_url, decode_responses=True, health_check_interval=30
+            )
+            self._pid = os.getpid()
+        return self._client
+
+    def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        return scripts.run(self.client, name, keys, [self.keys.prefix, *args])
+
+    # -- producers ---------------------------------------------------------------------
+
+    def enqueue(self, jobs: Sequence[NewJob], on_duplicate: str) -> tuple[list[str], Dispatch]:
+        """Write jobs; returns each job's outcome and the messages to publish."""
+        return self.enqueue_reply(self._run("enqueue", *self.enqueue_call(jobs, on_duplicate)))
+
+    def enqueue_call(self, jobs: Sequence[NewJob], on_duplicate: str) -> tuple[list[str], list[Any]]:
+        """Keys and args of an ``enqueue.lua`` call (for pipelining many)."""
+        k = self.keys
+        args: list[Any] = [
+            self._outbox_ms,
+            self._slot_ms,
+            on_duplicate,
+            self._horizon_ms,
+            len(jobs),
+        ]
+        for job in jobs:
+            args.extend(job.args())
+        return [k.scheduled, k.leases, k.queues, k.seq, k.wake], args
+
+    @staticmethod
+    def enqueue_reply(reply: Any) -> tuple[list[str], Dispatch]:
+        """Parse an ``enqueue.lua`` reply; raises DuplicateActionId."""
+        if reply[0] == "duplicate":
+            raise DuplicateActionId(reply[1])
+        outcomes = [str(o[1]) for o in reply[1]]
+        return outcomes, Dispatch.parse(reply[0], reply[2])
+
+    def confirm(self, dispatch: Dispatch) -> None:
+        """The broker has these messages: drop their outbox reservations."""
+        if dispatch.rows:
+            scripts.run(
+                self.client,
+                "confirm",
+                [self.keys.scheduled],
+                [dispatch.reserved, *(r.id for r in dispatch.rows)],
+            )
+
+    def record(self, action_id: str) -> dict[str, str] | None:
+        """The raw job hash, or None."""
+        data: dict[str, str] = self.client.hgetall(self.keys.job(action_id))  # type: ignore[assignment]
+        return data or None
+
+    def cancel(self, action_id: str) -> tuple[str, Dispatch]:
+        """Cancel a job that has not started; returns the outcome and what to publish."""
+        k = self.keys
+        reply = self._run(
+            "cancel",
+            [k.scheduled, k.leases, k.queues],
+            [action_id, self._retention_ms, self._outbox_ms, self._slot_ms],
+        )
+        if reply[0] == "cancelled":
+            return "cancelled", Dispatch.parse(reply[1], reply[2])
+        if reply[0] == "final":
+            return str(reply[1]), Dispatch()
+        return str(reply[0]), Dispatch()
+
+    # -- workers -----------------------------------------------------------------------
+
+    def claim(self, action_id: str, token: str, worker: str) -> Claim | None:
+        """Claim a job for running; None when the message is stale."""
+        k = self.keys
+        reply = self._run(
+            "claim",
+            [k.scheduled, k.leases],
+            [action_id, token, self.settings.ms(self.settings.lease_timeout_s), worker],
+        )
+        if reply[0] != "ok":
+            return None
+        return Claim(int(reply[1]), int(reply[2]), int(reply[3]), str(reply[4]), int(reply[5]))
+
+    def finish(
+        self,
+        action_id: str,
+        token: str,
+        outcome: str,
+        *,
+        delay_ms: int = 0,
+        deadline_ms: int = 0,
+        error: str = "",
+        error_type: str = "",
+    ) -> tuple[str, Dispatch, int | None]:
+        """Record an attempt's outcome; returns the status written, what to publish, due."""
+        k = self.keys
+        reply = self._run(
+            "finish",
+            [k.scheduled, k.leases, k.queues, k.wake],
+            [
+                action_id,
+                token,
+                outcome,
+                delay_ms,
+                deadline_ms,
+                error,
+                error_type,
+                self._retention_ms,
+                self._outbox_ms,
+                self._slot_ms,
+                self._horizon_ms,
+            ],
+        )
+        due = int(reply[3]) if reply[3] else None
+        return str(reply[0]), Dispatch.parse(reply[1], reply[2]), due
+
+    def renew(self, leases: Sequence[tuple[str, str]]) -> tuple[int, list[str]]:
+        """Extend the leases of running jobs; returns the count and the ids no longer held."""
+        if not leases:
+            return 0, []
+        args: list[Any] = [self.settings.ms(self.settings.lease_timeout_s)]
+        for action_id, token in leases:
+            args.extend((action_id, token))
+        reply = self._run("renew", [self.keys.leases], args)
+        return int(reply[0]), [str(i) for i in reply[1]]
+
+    def pump(self, batch: int = 500) -> PumpPass:
+        """One pass: reclaim expired leases, make due jobs ready, admit freed queues."""
+        k = self.keys
+        s = self.settings
+        reply = self._run(
+            "pump",
+            [k.scheduled, k.leases, k.queues, k.seq],
+            [batch, self._outbox_ms, self._slot_ms, s.max_worker_lost, self._retention_ms],
+        )
+        next_due = int(float(reply[1])) if reply[1] else None
+        return PumpPass(Dispatch.parse(reply[0], reply[2]), next_due, [str(i) for i in reply[3]])

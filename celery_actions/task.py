@@ -1,0 +1,152 @@
+"""ActionTask: the Celery Task base class of every action.
+
+A message carries the job's dispatch token. The task claims the job (one Lua call: the
+token must be current and the job waiting, or the message is stale and is dropped with
+``Ignore``), re-validates the params, runs the function and records the outcome (one more
+Lua call, which also frees the lease and queue slot and admits the next waiting job).
+A failed attempt with retries left is scheduled in Redis and reported to Celery as
+``Retry`` (Flower shows it retried); the final failure re-raises the action's own error,
+so Celery stores it and ``result()`` raises it with its type.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from celery import Task
+from celery.exceptions import Ignore, Retry
+from kombu.utils.json import dumps as kombu_dumps
+
+from . import retries
+from .dispatch import TOKEN_HEADER
+from .errors import InvalidParams
+from .options import EnqueueOptions, RetrySchedule
+
+if TYPE_CHECKING:
+    from .actions import Actions
+    from .params import ParamsModel
+
+_HOST = socket.gethostname()
+ERROR_TEXT_LIMIT = 4000
+
+
+def _type_name(exc: BaseException) -> str:
+    cls = type(exc)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:ERROR_TEXT_LIMIT]
+
+
+class ActionTask(Task):  # type: ignore[misc]
+    """Base class of action tasks: late ack, requeue on a lost worker, bookkeeping."""
+
+    acks_late = True
+    reject_on_worker_lost = True
+    typing = False  # params are checked by the action's own model
+    actions: Actions
+    params_model: ParamsModel
+    action_defaults: EnqueueOptions | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        request = self.request_stack.top
+        token = None if request is None else getattr(request, TOKEN_HEADER, None)
+        if token is None or request.called_directly:
+            return super().__call__(*args, **kwargs)
+        if args:
+            raise InvalidParams(f"{self.name}: params are keyword arguments only", field=None)
+        return self._run_action(request, str(token), kwargs)
+
+    def apply_async(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+        """``.delay()``/``.apply_async()`` on an action enqueue it (with bookkeeping)."""
+        if args:
+            raise InvalidParams(f"{self.name}: params are keyword arguments only", field=None)
+        enqueue_options: dict[str, Any] = {}
+        if options.get("task_id"):
+            enqueue_options["id"] = options["task_id"]
+        if options.get("eta") is not None:
+            enqueue_options["start_at"] = options["eta"]
+        elif options.get("countdown"):
+            from datetime import timedelta
+
+            enqueue_options["start_at"] = datetime.now(UTC) + timedelta(
+                seconds=float(options["countdown"])
+            )
+        if options.get("queue"):
+            enqueue_options["celery_queue"] = options["queue"]
+        handle = self.actions.enqueue(self, kwargs or {}, enqueue_options)
+        return self.AsyncResult(handle.id)
+
+    def _run_action(self, request: Any, token: str, kwargs: dict[str, Any]) -> Any:
+        actions = self.actions
+        store = actions.store
+        job_id = request.id
+        worker = f"{request.hostname or _HOST}:{os.getpid()}"
+        claim = store.claim(job_id, token, worker)
+        if claim is None:
+            raise Ignore()  # stale message: redelivered, or superseded by a re-dispatch
+        try:
+            params = self.params_model.load(kwargs)
+        except InvalidParams as exc:
+            self._finish(job_id, token, "failed", exc)
+            raise
+        try:
+            result = self.run(**params)
+        except Exception as exc:
+            policy = RetrySchedule.from_json(json.loads(claim.options_json)["retry"])
+            failures = claim.failures + 1
+            outcome, delay = "failed", 0
+            if failures <= policy.retry_count:
+                outcome, delay = "retry", retries.delay_ms(policy, failures)
+            status, due = self._finish(
+                job_id,
+                token,
+                outcome,
+                exc,
+                delay_ms=delay,
+                deadline_ms=claim.first_started_ms + policy.retry_for_ms,
+            )
+            if status == "retrying" and due is not None:
+                raise Retry(exc=exc, when=datetime.fromtimestamp(due / 1000, UTC)) from exc
+            raise
+        if self.backend.serializer == "json":
+            try:
+                kombu_dumps(result)
+            except TypeError as exc:
+                self._finish(job_id, token, "failed", exc)
+                raise
+        self._finish(job_id, token, "complete", None)
+        return result
+
+    def _finish(
+        self,
+        job_id: str,
+        token: str,
+        outcome: str,
+        exc: BaseException | None,
+        *,
+        delay_ms: int = 0,
+        deadline_ms: int = 0,
+    ) -> tuple[str, int | None]:
+        actions = self.actions
+        status, dispatch, due = actions.store.finish(
+            job_id,
+            token,
+            outcome,
+            delay_ms=delay_ms,
+            deadline_ms=deadline_ms,
+            error="" if exc is None else _error_text(exc),
+            error_type="" if exc is None else _type_name(exc),
+        )
+        actions.publisher.publish(dispatch)
+        if status == "stale":
+            raise Ignore()  # our lease was reclaimed; the re-dispatched run owns the job
+        if status == "cancelled":
+            self.backend.mark_as_revoked(job_id, "cancelled", request=self.request)
+            raise Ignore()
+        return status, due

@@ -1,0 +1,90 @@
+"""The Celery app the integration tests run in worker subprocesses.
+
+Configured from the environment: REDIS_URL (broker, results, coordination), BROKER_URL to
+use another broker (RabbitMQ), and ACTIONS_* settings (see celery_actions.settings).
+Actions record what they did in Redis so tests can observe them from outside.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import redis
+from celery import Celery
+
+from celery_actions import Actions
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+BROKER_URL = os.environ.get("BROKER_URL", REDIS_URL)
+
+app = Celery("tests", broker=BROKER_URL, backend=REDIS_URL)
+app.conf.actions_redis_url = REDIS_URL
+transport_options: dict[str, object] = {}
+if "VISIBILITY_TIMEOUT" in os.environ:
+    transport_options.update(
+        visibility_timeout=float(os.environ["VISIBILITY_TIMEOUT"]),
+        unacked_restore_interval=0.2,
+        unacked_restore_throttle=0.2,
+    )
+app.conf.broker_transport_options = transport_options
+actions = Actions(app)
+r = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+
+
+class CustomError(Exception):
+    """An error type the tests expect back from result()."""
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@actions.action
+def add(a: int, b: int = 0) -> int:
+    return a + b
+
+
+@actions.action(retries=0)
+def always_fail(message: str) -> None:
+    raise CustomError(message)
+
+
+@actions.action
+def fail_times(key: str, times: int) -> int:
+    """Fails the first ``times`` attempts; records each attempt's start (ms) in ``key``."""
+    n = r.rpush(key, _now_ms())
+    if n <= times:
+        raise ValueError(f"attempt {n} fails")
+    return int(n)
+
+
+@actions.action(retries=0)
+def record(key: str, value: str) -> str:
+    r.rpush(key, value)
+    return value
+
+
+@actions.action(retries=0)
+def hold(key: str, release: str, timeout: float = 30.0) -> str:
+    """Marks itself started in ``key`` and runs until ``release`` exists in Redis."""
+    r.rpush(key, "started")
+    deadline = time.monotonic() + timeout
+    while not r.exists(release):
+        if time.monotonic() > deadline:
+            raise TimeoutError("never released")
+        time.sleep(0.01)
+    return "released"
+
+
+@actions.action(retries=0)
+def slow(key: str, seconds: float) -> str:
+    """Counts its starts in ``key``, then sleeps."""
+    r.rpush(key, _now_ms())
+    time.sleep(seconds)
+    return "done"
+
+
+@actions.action(retries=3, name="tests.custom_name")
+def named(x: str) -> str:
+    return x.upper()

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+import redis
+
+from celery_actions.testing import WorkerProcess
+
+pytest_plugins = ["celery_actions.testing"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_app_env(redis_url: str) -> Iterator[None]:
+    """Point tests.app (imported here and by workers) at the session's Redis."""
+    os.environ["REDIS_URL"] = redis_url
+    yield
+
+
+@pytest.fixture
+def r(redis_url: str) -> redis.Redis:
+    return redis.Redis.from_url(redis_url, decode_responses=True)
+
+
+@pytest.fixture
+def uid() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+@pytest.fixture(scope="module")
+def module_worker(redis_url: str) -> Iterator[WorkerProcess]:
+    """One threads worker shared by a test module."""
+    os.environ["REDIS_URL"] = redis_url
+    worker = WorkerProcess(
+        "tests.app", redis_url=redis_url, name=f"mod-{uuid.uuid4().hex[:6]}@test", concurrency=4
+    ).start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def tapp(redis_url: str):  # noqa: ANN201
+    """The tests.app module, configured for the session's Redis."""
+    os.environ["REDIS_URL"] = redis_url
+    from tests import app
+
+    return app
+
+
+StartWorker = Callable[..., WorkerProcess]
