@@ -55,6 +55,13 @@ def _to_ms(value: Any) -> Any:
     return value
 
 
+def _no_text(value: Any) -> Any:
+    """Numbers must be numbers: reject strings and bools that pydantic would coerce."""
+    if isinstance(value, str | bool):
+        raise ValueError("not a number")
+    return value
+
+
 def _choices(*names: str) -> AliasChoices:
     return AliasChoices(*names)
 
@@ -86,8 +93,9 @@ class RetryPolicy(BaseModel):
     )
 
     _ms = field_validator("initial_interval_ms", "max_interval_ms", mode="before")(
-        lambda v: _to_ms(v)
+        lambda v: _no_text(_to_ms(v))
     )
+    _count = field_validator("retry_count", "backoff_factor", mode="before")(_no_text)
 
 
 class QueueOption(BaseModel):
@@ -99,6 +107,8 @@ class QueueOption(BaseModel):
     max_concurrency: int = Field(
         1, ge=1, le=MAX_CONCURRENCY, validation_alias=_choices("maxConcurrency", "max_concurrency")
     )
+
+    _limit = field_validator("max_concurrency", mode="before")(_no_text)
 
 
 class EnqueueOptions(BaseModel):
@@ -134,16 +144,23 @@ class EnqueueOptions(BaseModel):
     @field_validator("retries", mode="before")
     @classmethod
     def _retries(cls, v: Any) -> Any:
-        if isinstance(v, bool):
-            raise ValueError("not a bool")
-        if isinstance(v, int) and v < 0:
-            raise ValueError("negative")
+        if isinstance(v, Mapping | RetryPolicy):
+            return v
+        if isinstance(v, str | bool) or not isinstance(v, int) or v < 0:
+            raise ValueError("not an int >= 0")
+        return v
+
+    @field_validator("queue", mode="before")
+    @classmethod
+    def _queue(cls, v: Any) -> Any:
+        if isinstance(v, str) and not v.strip():
+            raise ValueError("empty queue name")
         return v
 
     @field_validator("retry_for_ms", mode="before")
     @classmethod
     def _retry_for(cls, v: Any) -> Any:
-        return _to_ms(v)
+        return _no_text(_to_ms(v))
 
     @field_validator("priority", mode="before")
     @classmethod

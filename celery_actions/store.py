@@ -164,7 +164,11 @@ class Store:
         return data or None
 
     def cancel(self, action_id: str) -> tuple[str, Dispatch]:
-        """Cancel a job that has not started; returns the outcome and what to publish."""
+        """Cancel a job that has not started.
+
+        Returns the outcome ('cancelled', 'running', 'final' or 'missing') and the
+        messages to publish (waiting jobs admitted into a freed queue slot).
+        """
         k = self.keys
         reply = self._run(
             "cancel",
@@ -173,8 +177,6 @@ class Store:
         )
         if reply[0] == "cancelled":
             return "cancelled", Dispatch.parse(reply[1], reply[2])
-        if reply[0] == "final":
-            return str(reply[1]), Dispatch()
         return str(reply[0]), Dispatch()
 
     # -- workers -----------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Benchmarks of celery-actions against raw Celery: ``python -m benchmarks`` (``make bench``)."""

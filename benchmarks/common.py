@@ -1,0 +1,194 @@
+"""Shared pieces: the benchmark environment (Redis, app, workers), statistics, result rows."""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import redis
+
+from celery_actions.embedded import EmbeddedRedis
+from celery_actions.testing import WorkerProcess
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+APP_MODULE = "benchmarks.bench_app"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """How every worker of a run is started (the same for both sides)."""
+
+    pool: str = "prefork"
+    concurrency: int = 2
+    loglevel: str = "WARNING"
+
+    def describe(self) -> str:
+        """``-P prefork -c 2 -l WARNING``."""
+        return f"-P {self.pool} -c {self.concurrency} -l {self.loglevel}"
+
+
+@dataclass(slots=True)
+class Row:
+    """One line of the results table: a measure for both sides and their ratio."""
+
+    benchmark: str
+    unit: str
+    actions: float
+    raw: float
+    target: float
+    higher_is_better: bool
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float:
+        """actions / raw."""
+        return self.actions / self.raw if self.raw else math.inf
+
+    @property
+    def ok(self) -> bool:
+        """True when the ratio meets the target."""
+        return self.ratio >= self.target if self.higher_is_better else self.ratio <= self.target
+
+    @property
+    def target_text(self) -> str:
+        """``<= 1.5`` or ``>= 0.7``."""
+        return f"{'>=' if self.higher_is_better else '<='} {self.target:g}"
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "benchmark": self.benchmark,
+            "unit": self.unit,
+            "celery_actions": self.actions,
+            "raw_celery": self.raw,
+            "ratio": self.ratio,
+            "target": self.target_text,
+            "ok": self.ok,
+            "details": self.details,
+        }
+
+
+class BenchEnv:
+    """A private redis-server, the benchmark app bound to it, and worker subprocesses."""
+
+    def __init__(self, server: EmbeddedRedis, worker: WorkerSettings, raw_acks_late: bool) -> None:
+        self.server = server
+        self.url = server.url
+        self.worker_settings = worker
+        os.environ["REDIS_URL"] = self.url
+        os.environ["BENCH_RAW_ACKS_LATE"] = "1" if raw_acks_late else ""
+        self.app_module: ModuleType = importlib.import_module(APP_MODULE)
+        self.r = redis.Redis.from_url(self.url)
+        self._workers: list[WorkerProcess] = []
+
+    @property
+    def bench(self) -> Any:
+        """The ``benchmarks.bench_app`` module (app, actions, tasks)."""
+        return self.app_module
+
+    def warm_up_client(self) -> None:
+        """Open the producer's connections and load the Lua scripts (not measured)."""
+        from celery_actions import scripts
+
+        scripts.ensure_loaded(self.bench.actions.store.client)
+        self.purge()
+
+    @contextmanager
+    def worker(self) -> Iterator[WorkerProcess]:
+        """A worker subprocess for the duration of the block (started and ready)."""
+        ws = self.worker_settings
+        proc = WorkerProcess(
+            APP_MODULE,
+            redis_url=self.url,
+            name=f"bench-{uuid.uuid4().hex[:8]}@bench",
+            pool=ws.pool,
+            concurrency=ws.concurrency,
+            args=("-l", ws.loglevel),
+            cwd=str(REPO_ROOT),
+        )
+        self._workers.append(proc)
+        proc.start(timeout=60)
+        try:
+            yield proc
+        finally:
+            proc.stop()
+            self._workers.remove(proc)
+            proc.log.unlink(missing_ok=True)
+
+    def purge(self) -> int:
+        """Empty the Celery queue (every priority list); returns how many messages went."""
+        app = self.bench.app
+        with app.connection_for_write() as conn:
+            return int(conn.default_channel.queue_purge(app.conf.task_default_queue) or 0)
+
+    def clean(self) -> None:
+        """Drop what earlier rounds left: job records, results, benchmark keys, messages."""
+        self.purge()
+        for pattern in ("actions:job:*", "celery-task-meta-*", "bench:*"):
+            batch: list[bytes] = []
+            for key in self.r.scan_iter(match=pattern, count=1000):
+                batch.append(key)
+                if len(batch) >= 1000:
+                    self.r.unlink(*batch)
+                    batch.clear()
+            if batch:
+                self.r.unlink(*batch)
+        self.r.delete("actions:scheduled", "actions:leases")
+
+    def stop_workers(self) -> None:
+        """Stop any worker still running (on an error)."""
+        for proc in list(self._workers):
+            proc.stop()
+
+
+@contextmanager
+def bench_env(worker: WorkerSettings, raw_acks_late: bool = False) -> Iterator[BenchEnv]:
+    """Start a private Redis on a free port and bind the benchmark app to it."""
+    with EmbeddedRedis() as server:
+        env = BenchEnv(server, worker, raw_acks_late)
+        try:
+            env.warm_up_client()
+            yield env
+        finally:
+            env.stop_workers()
+
+
+def median(values: Sequence[float]) -> float:
+    """The median."""
+    return float(statistics.median(values))
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """The ``pct`` percentile (nearest rank)."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return float(ordered[rank - 1])
+
+
+def wait_until(
+    condition: Callable[[], Any], timeout: float, interval: float, what: str
+) -> Any:
+    """Poll ``condition`` until it is truthy; raise TimeoutError after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(interval)
+
+
+def log(message: str) -> None:
+    """Progress on stderr-like output (flushed, so it shows during long runs)."""
+    print(f"  {message}", flush=True)

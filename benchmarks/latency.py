@@ -1,0 +1,97 @@
+"""Benchmark 3: enqueue-to-start latency on an idle worker.
+
+One worker runs for the whole benchmark. Each sample takes ``time.time()`` just before
+the enqueue call; the task body pushes its own ``time.time()`` to a Redis list that the
+benchmark blocks on (BLPOP: no polling load while the worker works). Latency is body
+start minus enqueue call time. Before the next sample the benchmark waits until the
+task's result is stored and then a short gap, so the worker is idle again. Samples
+alternate A B, B A, ...; the first ``warmup`` pairs are discarded.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+
+from .common import BenchEnv, Row, log, median, percentile, wait_until
+
+TARGET = 1.5
+GAP_S = 0.01
+
+
+def run(env: BenchEnv, samples: int, warmup: int) -> list[Row]:
+    """Returns the median and p99 rows (milliseconds)."""
+    bench = env.bench
+    r = env.r
+    run_id = uuid.uuid4().hex[:8]
+
+    def send_action(key: str) -> str:
+        return str(bench.actions.enqueue(bench.stamp_action, {"key": key}).id)
+
+    def send_raw(key: str) -> str:
+        return str(bench.stamp_task.apply_async(kwargs={"key": key}).id)
+
+    sides: dict[str, Callable[[str], str]] = {"actions": send_action, "raw": send_raw}
+
+    def sample(side: str, i: int) -> float:
+        key = f"bench:lat:{run_id}:{side}:{i}"
+        t0 = time.time()
+        task_id = sides[side](key)
+        reply = r.blpop([key], timeout=30)
+        if reply is None:
+            raise TimeoutError(f"{side} task {task_id} did not start within 30 s")
+        started = float(reply[1])
+        wait_until(
+            lambda: r.exists(f"celery-task-meta-{task_id}"),
+            timeout=30,
+            interval=0.001,
+            what=f"result of {task_id}",
+        )
+        time.sleep(GAP_S)
+        return (started - t0) * 1000
+
+    latencies: dict[str, list[float]] = {"actions": [], "raw": []}
+    env.clean()
+    with env.worker():
+        for i in range(warmup + samples):
+            order = ("actions", "raw") if i % 2 == 0 else ("raw", "actions")
+            for side in order:
+                ms = sample(side, i)
+                if i >= warmup:
+                    latencies[side].append(ms)
+            if i >= warmup and (i - warmup + 1) % 50 == 0:
+                done = i - warmup + 1
+                log(
+                    f"latency {done}/{samples}: median so far actions "
+                    f"{median(latencies['actions']):.2f} ms, raw {median(latencies['raw']):.2f} ms"
+                )
+    env.clean()
+    details = {
+        "samples": samples,
+        "warmup_discarded": warmup,
+        "worker": env.worker_settings.describe(),
+        "actions_ms": latencies["actions"],
+        "raw_ms": latencies["raw"],
+    }
+    a, b = latencies["actions"], latencies["raw"]
+    return [
+        Row(
+            benchmark="latency: enqueue -> start, median (ms)",
+            unit="ms",
+            actions=median(a),
+            raw=median(b),
+            target=TARGET,
+            higher_is_better=False,
+            details=details,
+        ),
+        Row(
+            benchmark="latency: enqueue -> start, p99 (ms)",
+            unit="ms",
+            actions=percentile(a, 99),
+            raw=percentile(b, 99),
+            target=TARGET,
+            higher_is_better=False,
+            details={"see": "latency median row"},
+        ),
+    ]

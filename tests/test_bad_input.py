@@ -1,0 +1,72 @@
+"""Bad options and params are rejected at enqueue, and nothing is recorded or published."""
+
+from __future__ import annotations
+
+import pytest
+
+from celery_actions import DuplicateActionId, InvalidOptions, InvalidParams
+
+
+def broker_state(r):
+    """Every broker list length and the number of job records."""
+    lists = {k: r.llen(k) for k in r.scan_iter("celery*") if r.type(k) == "list"}
+    jobs = sum(1 for _ in r.scan_iter("actions:job:*"))
+    return lists, jobs, r.zcard("actions:scheduled")
+
+
+@pytest.mark.parametrize(
+    ("params", "options", "error", "field"),
+    [
+        ({"a": 1}, {"startat": "2026-01-01T00:00:00Z"}, InvalidOptions, "startat"),
+        ({"a": 1}, {"priority": "urgent"}, InvalidOptions, "priority"),
+        ({"a": 1}, {"queue": {"name": "q", "maxConcurrency": 500}}, InvalidOptions,
+         "queue.maxConcurrency"),
+        ({"a": 1}, {"retries": {"backoffFactor": 0}}, InvalidOptions, "retries.backoffFactor"),
+        ({"a": 1}, {"startAt": "2026-01-01 12:00"}, InvalidOptions, "startAt"),
+        ({"a": 1}, {"id": "two words"}, InvalidOptions, "id"),
+        ({}, None, InvalidParams, "a"),
+        ({"a": 1, "c": 2}, None, InvalidParams, "c"),
+        ({"a": "one"}, None, InvalidParams, "a"),
+        ({"a": 1, "b": object()}, None, InvalidParams, "b"),
+    ],
+)  # fmt: skip
+def test_bad_input_raises_and_nothing_is_recorded_or_published(
+    tapp, r, params, options, error, field
+):
+    # Given the broker and the job store as they are
+    before = broker_state(r)
+    # When an enqueue has one bad field
+    with pytest.raises(error) as caught:
+        tapp.actions.enqueue(tapp.add, params, options)
+    # Then the error is a ValueError that names the field
+    assert isinstance(caught.value, ValueError)
+    assert caught.value.field == field
+    assert field.split(".")[-1] in str(caught.value)
+    # And nothing was recorded or published
+    assert broker_state(r) == before
+
+
+def test_bulk_with_one_bad_item_enqueues_nothing(tapp, r, uid):
+    before = broker_state(r)
+    items = [{"a": 1}, {"a": 2}, {"a": "x"}, {"a": 4}]
+    with pytest.raises(InvalidParams) as caught:
+        tapp.actions.enqueue_many(tapp.add, items, {"id": f"bulk-{uid}"})
+    assert caught.value.field == "[2].a"
+    assert "item 2" in str(caught.value)
+    assert broker_state(r) == before
+
+
+def test_bulk_with_a_taken_id_enqueues_nothing(tapp, r, uid):
+    tapp.actions.enqueue(tapp.add, {"a": 1}, {"id": f"b-{uid}-1", "startAt": "2099-01-01T00:00Z"})
+    before = broker_state(r)
+    with pytest.raises(DuplicateActionId):
+        tapp.actions.enqueue_many(tapp.add, [{"a": 1}] * 3, {"id": f"b-{uid}"})
+    assert broker_state(r) == before
+
+
+def test_unknown_action_is_an_error(tapp):
+    def not_an_action(a: int) -> int:
+        return a
+
+    with pytest.raises(Exception, match="not an action"):
+        tapp.actions.enqueue(not_an_action, {"a": 1})
