@@ -16,7 +16,7 @@ import shlex
 import sys
 import time
 from datetime import UTC, datetime
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed" if name != "celery-actions" else "source tree"
+
+
 def _fmt(value: float, unit: str) -> str:
     if unit == "us/call":
         return f"{value:,.0f} us"
@@ -102,8 +109,8 @@ def render(rows: list[Row], header: list[str], command: str, console: Console) -
         )
     console.print(table)
     for line in header:
-        console.print(line, highlight=False)
-    console.print(f"command: {command}", highlight=False)
+        console.print(line, highlight=False, soft_wrap=True)
+    console.print(f"command: {command}", highlight=False, soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"latency: {args.samples} samples per side, interleaved")
             rows.extend(latency.run(env, args.samples, args.latency_warmup))
     duration = time.monotonic() - started
-    versions = {name: version(name) for name in ("celery", "kombu", "redis", "celery-actions")}
+    versions = {name: _version(name) for name in ("celery", "kombu", "redis", "celery-actions")}
     raw_ack = "acks_late=True" if args.raw_acks_late else "Celery default (early ack)"
     header = [
         f"worker: {worker.describe()} (both sides); raw tasks: {raw_ack}; actions: acks_late",

@@ -175,9 +175,7 @@ def percentile(values: Sequence[float], pct: float) -> float:
     return float(ordered[rank - 1])
 
 
-def wait_until(
-    condition: Callable[[], Any], timeout: float, interval: float, what: str
-) -> Any:
+def wait_until(condition: Callable[[], Any], timeout: float, interval: float, what: str) -> Any:
     """Poll ``condition`` until it is truthy; raise TimeoutError after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while True:

@@ -55,7 +55,7 @@ def run(env: BenchEnv, calls: int, rounds: int) -> Row:
             )
     env.clean()
     return Row(
-        benchmark="enqueue: one call (us, median of rounds)",
+        benchmark="enqueue: one call",
         unit="us/call",
         actions=median(per_call["actions"]),
         raw=median(per_call["raw"]),

@@ -77,7 +77,7 @@ def run(env: BenchEnv, samples: int, warmup: int) -> list[Row]:
     a, b = latencies["actions"], latencies["raw"]
     return [
         Row(
-            benchmark="latency: enqueue -> start, median (ms)",
+            benchmark="latency enqueue->start, median",
             unit="ms",
             actions=median(a),
             raw=median(b),
@@ -86,7 +86,7 @@ def run(env: BenchEnv, samples: int, warmup: int) -> list[Row]:
             details=details,
         ),
         Row(
-            benchmark="latency: enqueue -> start, p99 (ms)",
+            benchmark="latency enqueue->start, p99",
             unit="ms",
             actions=percentile(a, 99),
             raw=percentile(b, 99),

@@ -67,7 +67,7 @@ def run(env: BenchEnv, n: int, rounds: int, warmup_n: int) -> Row:
             )
     env.clean()
     return Row(
-        benchmark=f"throughput: {n} tasks, 1 worker (tasks/s)",
+        benchmark=f"throughput: {n} tasks, 1 worker",
         unit="tasks/s",
         actions=median(rates["actions"]),
         raw=median(rates["raw"]),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from celery_actions import ActionStatus, BackgroundActionHandle
 
@@ -57,7 +57,9 @@ def enqueue_mix(run_id: str) -> Scenario:
 
     # Flaky supplier calls in the shared default queue, retried with backoff and jitter.
     for product_id in (101, 102, 103, 104, 105, 106):
-        handle = actions.enqueue(sync_product, {"product_id": product_id}, {"retries": SUPPLIER_RETRIES})
+        handle = actions.enqueue(
+            sync_product, {"product_id": product_id}, {"retries": SUPPLIER_RETRIES}
+        )
         track(Tracked(f"sync_product {product_id}", handle))
 
     # A bulk enqueue into a named queue: at most 2 of them run at once, on any worker.
@@ -89,7 +91,7 @@ def enqueue_mix(run_id: str) -> Scenario:
 
     # The daily report, scheduled a few seconds ahead (Gadget's ISO string with Z).
     report_at = iso_z(now + timedelta(seconds=REPORT_DELAY_S))
-    report = actions.enqueue(daily_report, {"day": date.today().isoformat()}, {"startAt": report_at})
+    report = actions.enqueue(daily_report, {"day": now.date().isoformat()}, {"startAt": report_at})
     scenario.notes.append(f"daily_report scheduled for startAt {report_at}")
     track(Tracked("daily_report", report))
 

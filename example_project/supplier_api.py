@@ -6,7 +6,7 @@ It serves on 127.0.0.1 at a free port, in a background thread:
 - ``POST /charges``: always HTTP 402 (the card is declined).
 - ``GET /health``: 200.
 
-Every endpoint but ``/health`` answers HTTP 429 (with ``Retry-After: 1``) once more than
+The product endpoint answers HTTP 429 (with ``Retry-After: 1``) once more than
 ``rate_limit_per_s`` requests were accepted in the last second. Failures and latency are
 drawn from a RNG seeded by ``(seed, path, n)`` where n counts the requests to that path,
 so the n-th request for a product fails or succeeds the same way on every run, whatever
@@ -38,8 +38,8 @@ class SupplierConfig:
 
     failure_rate: float = 0.35
     """Share of product requests that fail with HTTP 500."""
-    rate_limit_per_s: int = 6
-    """Requests accepted per sliding second; the rest get HTTP 429."""
+    rate_limit_per_s: int = 8
+    """Product requests accepted per sliding second; the rest get HTTP 429."""
     seed: int = 7
     """Seed of the failure and latency draws."""
     min_latency_ms: int = 40
@@ -108,13 +108,13 @@ class SupplierAPI:
         """Decide the reply to one request, and how long to take (seconds)."""
         if method == "GET" and path == "/health":
             return Reply(200, {"ok": True}), 0.0
+        product = PRODUCT_PATH.match(path)
         with self._lock:
-            if not self._admit(time.monotonic()):
+            if product is not None and not self._admit(time.monotonic()):
                 return self._count(_too_many()), 0.0
             self._requests_per_path[path] += 1
             draw = random.Random(f"{self.config.seed}:{path}:{self._requests_per_path[path]}")
         latency = draw.uniform(self.config.min_latency_ms, self.config.max_latency_ms) / 1000
-        product = PRODUCT_PATH.match(path)
         if method == "GET" and product is not None:
             if draw.random() < self.config.failure_rate:
                 reply = Reply(500, {"error": "internal", "message": "supplier backend hiccup"})

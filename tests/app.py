@@ -25,7 +25,7 @@ if "VISIBILITY_TIMEOUT" in os.environ:
     transport_options.update(
         visibility_timeout=float(os.environ["VISIBILITY_TIMEOUT"]),
         unacked_restore_interval=0.2,
-        unacked_restore_throttle=0.2,
+        unacked_restore_throttle=1,
     )
 app.conf.broker_transport_options = transport_options
 actions = Actions(app)

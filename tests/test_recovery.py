@@ -1,0 +1,99 @@
+"""Nothing is lost and nothing runs twice: killed workers, broker redeliveries."""
+
+from __future__ import annotations
+
+import signal
+from datetime import UTC, datetime, timedelta
+
+from celery_actions import ActionStatus
+from celery_actions.testing import wait_for
+
+FAST_LEASE = {"ACTIONS_LEASE_TIMEOUT": "2", "ACTIONS_PUMP_INTERVAL": "0.2"}
+
+
+def test_sigkilled_workers_action_completes_on_another_worker(tapp, start_worker, r, uid):
+    # Given an action running on worker A
+    key = f"starts-{uid}"
+    a = start_worker("tests.app", env=FAST_LEASE, concurrency=2)
+    h = tapp.actions.enqueue(tapp.slow, {"key": key, "seconds": 2}, {"retries": 0})
+    wait_for(lambda: h.status() is ActionStatus.RUNNING, what="the action to start on A")
+    assert h.info().worker.startswith(a.name)
+    start_worker("tests.app", env=FAST_LEASE, concurrency=2)
+    # When A is killed with SIGKILL mid-action
+    a.kill(signal.SIGKILL)
+    # Then the action runs again on B and completes, with no manual step
+    assert h.result(timeout=30) == "done"
+    info = h.info()
+    assert info.status is ActionStatus.COMPLETE
+    assert not info.worker.startswith(a.name)
+    assert r.llen(key) == 2
+    # A lost worker is not a failed attempt: no retry was spent (retries=0)
+    assert info.failures == 0
+    assert r.zscore("actions:leases", h.id) is None
+
+
+def test_long_action_past_a_tiny_visibility_timeout_runs_once(tapp, start_worker, r, uid):
+    # Given a 1 s broker visibility timeout (the message is restored while still running)
+    env = {"VISIBILITY_TIMEOUT": "1"}
+    workers = [start_worker("tests.app", env=env, concurrency=2) for _ in range(2)]
+    key = f"starts-{uid}"
+    # When an action runs for 3 s
+    h = tapp.actions.enqueue(tapp.slow, {"key": key, "seconds": 3})
+    assert h.result(timeout=30) == "done"
+    # Then once the broker has nothing left in flight, it ran exactly once
+    wait_for(lambda: r.hlen("unacked") == 0 and r.llen("celery\x06\x163") == 0, what="drain")
+    assert r.llen(key) == 1
+    # And the broker did deliver it more than once (the scenario really happened)
+    received = sum(w.output().count(f"[{h.id}] received") for w in workers)
+    assert received >= 2
+
+
+def test_schedule_past_a_tiny_visibility_timeout_runs_once(tapp, start_worker, r, uid):
+    env = {"VISIBILITY_TIMEOUT": "1"}
+    start_worker("tests.app", env=env, concurrency=2)
+    start_worker("tests.app", env=env, concurrency=2)
+    key = f"starts-{uid}"
+    start_at = datetime.now(UTC) + timedelta(seconds=3)
+    h = tapp.actions.enqueue(tapp.slow, {"key": key, "seconds": 0}, start_at=start_at)
+    assert h.result(timeout=30) == "done"
+    wait_for(lambda: r.hlen("unacked") == 0 and r.llen("celery\x06\x163") == 0, what="drain")
+    starts = [int(x) for x in r.lrange(key, 0, -1)]
+    assert len(starts) == 1
+    assert starts[0] >= int(start_at.timestamp() * 1000)
+
+
+def test_a_lost_publish_is_sent_again_by_the_pump(tapp, start_worker, r, uid):
+    # Given a job recorded but whose message never reached the broker (publisher crashed)
+    from celery_actions.store import NewJob
+
+    store = tapp.actions.store
+    job = NewJob(f"orphan-{uid}", "tests.app.add", '{"a":3,"b":4}',
+                 '{"retry":{"n":0,"i":1000,"m":null,"f":2,"r":false,"d":1000}}',
+                 "default", "", 1, "", None)  # fmt: skip
+    outcomes, dispatch = store.enqueue([job], "error")
+    assert outcomes == ["dispatched"] and dispatch.rows  # ... and never published
+    r.zadd("actions:scheduled", {job.id: 0})  # let the outbox reservation lapse at once
+    # When a worker's pump runs
+    start_worker("tests.app", env=FAST_LEASE)
+    # Then the job is dispatched again and completes
+    assert tapp.actions.handle(tapp.add, job.id).result(timeout=20) == 7
+
+
+def test_poison_message_that_kills_its_worker_fails_after_max_lost(tapp, start_worker, r, uid):
+    # Given an action whose lease keeps expiring (simulated: the record says it ran 3 times)
+    h = tapp.actions.enqueue(tapp.add, {"a": 1}, {"startAt": "2099-01-01T00:00Z"})
+    r.hset(f"actions:job:{h.id}", mapping={"status": "running", "lost": 3})
+    r.zrem("actions:scheduled", h.id)
+    r.zadd("actions:leases", {h.id: 0})
+    # When a pump reclaims it a 4th time
+    start_worker("tests.app", env=FAST_LEASE)
+    # Then it fails with WorkerLost instead of looping
+    from celery_actions import WorkerLost
+
+    wait_for(lambda: h.status() is ActionStatus.FAILED, what="failed")
+    try:
+        h.result(timeout=10)
+    except WorkerLost as exc:
+        assert h.id in str(exc)
+    else:
+        raise AssertionError("expected WorkerLost")
