@@ -131,9 +131,10 @@ class Actions:
     def _task(self, action: ActionRef) -> ActionTask:
         if isinstance(action, ActionTask):
             return action
-        name = action if isinstance(action, str) else getattr(action, "name", None)
-        if name is None:
-            name = f"{action.__module__}.{action.__qualname__}"
+        if isinstance(action, str):
+            name = action
+        else:
+            name = getattr(action, "name", None) or f"{action.__module__}.{action.__qualname__}"
         try:
             return self._tasks[name]
         except KeyError:
@@ -215,7 +216,7 @@ class Actions:
         jobs: list[NewJob] = []
         on_duplicate = "error"
         for index, item in enumerate(items):
-            params, own = (item if isinstance(item, tuple) else (item, None))
+            params, own = item if isinstance(item, tuple) else (item, None)
             try:
                 call = parse_options({**shared, **own}) if own else base
                 item_id = call.id if (own and "id" in own) else None

@@ -17,7 +17,7 @@ from .options import Priority
 from .store import Dispatch, MessageRow, Store
 
 if TYPE_CHECKING:
-    from kombu import Producer
+    from kombu.messaging import Producer
 
 TOKEN_HEADER = "actions_token"
 

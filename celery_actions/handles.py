@@ -109,9 +109,9 @@ class BackgroundActionHandle:
         return f"<BackgroundActionHandle {self.action} id={self.id!r}>"
 
     def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, BackgroundActionHandle)
-            and (other.action, other.id) == (self.action, self.id)
+        return isinstance(other, BackgroundActionHandle) and (other.action, other.id) == (
+            self.action,
+            self.id,
         )
 
     def __hash__(self) -> int:

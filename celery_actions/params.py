@@ -42,7 +42,7 @@ class ParamsModel:
             default = ... if param.default is param.empty else param.default
             fields[name] = (annotation, default)
         self.fields = tuple(fields)
-        self._model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+        self._model: type[BaseModel] = create_model(
             f"{action_name.rsplit('.', 1)[-1]}_params",
             __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True),
             **fields,
@@ -101,9 +101,7 @@ class ParamsModel:
     def _unserialisable_field(self, model: BaseModel) -> str:
         for name in self.fields:
             try:
-                model.__pydantic_serializer__.to_python(
-                    model, mode="json", include={name}
-                )
+                model.__pydantic_serializer__.to_python(model, mode="json", include={name})
             except PydanticSerializationError:
                 return name
         return "?"

@@ -126,7 +126,9 @@ class Store:
         """Write jobs; returns each job's outcome and the messages to publish."""
         return self.enqueue_reply(self._run("enqueue", *self.enqueue_call(jobs, on_duplicate)))
 
-    def enqueue_call(self, jobs: Sequence[NewJob], on_duplicate: str) -> tuple[list[str], list[Any]]:
+    def enqueue_call(
+        self, jobs: Sequence[NewJob], on_duplicate: str
+    ) -> tuple[list[str], list[Any]]:
         """Keys and args of an ``enqueue.lua`` call (for pipelining many)."""
         k = self.keys
         args: list[Any] = [

@@ -116,7 +116,7 @@ class ActionTask(Task):  # type: ignore[misc]
             raise
         if self.backend.serializer == "json":
             try:
-                kombu_dumps(result)
+                kombu_dumps(result)  # type: ignore[no-untyped-call]
             except TypeError as exc:
                 self._finish(job_id, token, "failed", exc)
                 raise

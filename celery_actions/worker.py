@@ -10,6 +10,7 @@ schedules something sooner than that.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -107,12 +108,11 @@ class Pump(threading.Thread):
         """Sleep, waking early when a producer pushes to the wake list."""
         if self._wake_client is None:
             self._wake_client = redis.Redis.from_url(
-                self.actions.settings.redis_url, socket_timeout=seconds + 5
+                self.actions.settings.redis_url,
+                socket_timeout=self.actions.settings.pump_interval_s + 5,
             )
-        try:
+        with contextlib.suppress(redis.TimeoutError):
             self._wake_client.blpop([self.actions.store.keys.wake], timeout=max(seconds, 0.01))
-        except redis.TimeoutError:
-            pass
 
     def renew(self) -> None:
         """Renew the leases of the actions this worker's pool is running."""

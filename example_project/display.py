@@ -29,7 +29,7 @@ CAPTION = "queue: name/maxConcurrency; att.: attempts so far"
 ID_WIDTH = 20
 ACTION_WIDTH = 26
 QUEUE_WIDTH = 14
-REASON_MIN_WIDTH = 24
+REASON_MIN_WIDTH = 20
 
 
 def short_id(action_id: str) -> str:

@@ -41,7 +41,7 @@ def module_worker(redis_url: str) -> Iterator[WorkerProcess]:
 
 
 @pytest.fixture
-def tapp(redis_url: str):  # noqa: ANN201
+def tapp(redis_url: str):
     """The tests.app module, configured for the session's Redis."""
     os.environ["REDIS_URL"] = redis_url
     from tests import app

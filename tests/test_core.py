@@ -173,7 +173,9 @@ def test_result_timeout(tapp, module_worker, uid):
 
 def test_cancel_a_scheduled_action(tapp, module_worker, r, uid):
     key = f"runs-{uid}"
-    h = tapp.actions.enqueue(tapp.record, {"key": key, "value": "x"}, {"startAt": "2099-01-01T00:00Z"})
+    h = tapp.actions.enqueue(
+        tapp.record, {"key": key, "value": "x"}, {"startAt": "2099-01-01T00:00Z"}
+    )
     assert h.cancel() is True
     assert h.status() is ActionStatus.CANCELLED
     with pytest.raises(ActionCancelled):
@@ -200,9 +202,7 @@ def test_cancel_a_waiting_action_drops_its_message(tapp, start_worker, r, uid):
 
 
 def test_cancel_a_running_action_stops_its_retries(tapp, module_worker, r, uid):
-    h = tapp.actions.enqueue(
-        tapp.hold, {"key": f"k-{uid}", "release": f"rel-{uid}"}, retries=3
-    )
+    h = tapp.actions.enqueue(tapp.hold, {"key": f"k-{uid}", "release": f"rel-{uid}"}, retries=3)
     wait_for(lambda: h.status() is ActionStatus.RUNNING, what="running")
     assert h.cancel() is False
     r.set(f"rel-{uid}", 1)

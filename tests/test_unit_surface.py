@@ -38,5 +38,5 @@ def test_lua_builds_the_same_key_names_as_keys_py(redis_url):
 
 def test_every_script_has_a_keys_argv_header():
     for name in scripts.SCRIPT_NAMES:
-        text = (scripts.source(name).split("\n-- " + name + ".lua", 1) + [""])[1]
+        text = scripts.source(name).split(f"\n-- {name}.lua", 1)[-1]
         assert "KEYS[1]" in text and "ARGV[1]" in text, name
