@@ -199,8 +199,10 @@ def summarize(
 ) -> list[str]:
     """Print the outcome; returns what did not go as expected."""
     problems = [
-        f"{tracked.label} ({info.id}) is {info.status.value}, expected {tracked.expect.value}"
-        + (f": {info.error}" if info.error else "")
+        f"{tracked.label} ({info.id}) "
+        + ("ended" if info.status.finished else "did not finish: still")
+        + f" {info.status.value}, expected {tracked.expect.value}"
+        + (f" (last error {info.error})" if info.error else "")
         for tracked, info in rows
         if info.status is not tracked.expect
     ]
@@ -228,10 +230,10 @@ def report_problems(console: Console, setup: Setup, problems: list[str]) -> None
     """Say what went wrong, with the end of the worker's log."""
     console.print("[bold red]the demo did not end as expected:[/]")
     for problem in problems:
-        console.print(f"  - {problem}", highlight=False, markup=False)
+        console.print(f"  - {problem}", highlight=False, markup=False, soft_wrap=True)
     lines = setup.worker.output().splitlines()[-LOG_TAIL_LINES:]
     console.print(f"[dim]last lines of {setup.worker.log}:[/]")
-    console.print("\n".join(lines), markup=False, highlight=False)
+    console.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
 
 
 def run(console: Console, deadline_s: float) -> int:

@@ -88,3 +88,20 @@ def slow(key: str, seconds: float) -> str:
 @actions.action(retries=3, name="tests.custom_name")
 def named(x: str) -> str:
     return x.upper()
+
+
+_ENTER = """
+local c = redis.call('INCR', KEYS[1])
+if c > tonumber(redis.call('GET', KEYS[2]) or '0') then redis.call('SET', KEYS[2], c) end
+return c
+"""
+
+
+@actions.action(retries=0)
+def gated(key: str, ms: int) -> int:
+    """Records how many run at once: ``<key>:now`` and its maximum ``<key>:max``."""
+    current = int(r.eval(_ENTER, 2, f"{key}:now", f"{key}:max"))
+    r.rpush(f"{key}:log", _now_ms())
+    time.sleep(ms / 1000)
+    r.decr(f"{key}:now")
+    return current

@@ -1,0 +1,145 @@
+"""The queue gate on real worker processes: a global maxConcurrency that holds."""
+
+from __future__ import annotations
+
+import signal
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+
+from celery_actions import ActionStatus, ConfigurationError
+from celery_actions.testing import WorkerProcess, wait_for
+
+FAST = {"ACTIONS_LEASE_TIMEOUT": "2", "ACTIONS_PUMP_INTERVAL": "0.2"}
+
+
+@pytest.fixture(scope="module")
+def two_workers(redis_url):
+    workers = [
+        WorkerProcess("tests.app", redis_url=redis_url, name=f"gate{i}@test", concurrency=6,
+                      env=FAST).start()
+        for i in range(2)
+    ]  # fmt: skip
+    yield workers
+    for w in workers:
+        w.stop()
+
+
+@pytest.mark.parametrize("limit", [1, 3])
+def test_running_actions_never_exceed_the_limit(tapp, two_workers, r, uid, limit):
+    # Given two worker processes with 12 threads between them
+    key = f"gate-{uid}"
+    queue = {"name": f"q-{uid}", "maxConcurrency": limit}
+    # When 12 actions of a queue with limit L are enqueued at once
+    handles = tapp.actions.enqueue_many(tapp.gated, [{"key": key, "ms": 150}] * 12, queue=queue)
+    # Then the observed maximum of concurrently running actions is exactly L
+    for h in handles:
+        h.result(timeout=60)
+    assert int(r.get(f"{key}:max")) == limit
+    # And an idle queue leaves no keys behind
+    assert not list(r.scan_iter(f"actions:q:q-{uid}:*"))
+    assert r.zscore("actions:queues", f"q-{uid}") is None
+
+
+def test_waiting_status_has_a_reason(tapp, two_workers, r, uid):
+    queue = {"name": f"emails-{uid}", "maxConcurrency": 2}
+    holders = [
+        tapp.actions.enqueue(tapp.hold, {"key": f"s-{uid}", "release": f"rel-{uid}"}, queue=queue)
+        for _ in range(2)
+    ]
+    wait_for(lambda: all(h.status() is ActionStatus.RUNNING for h in holders), what="running")
+    third = tapp.actions.enqueue(tapp.add, {"a": 1}, queue=queue)
+    info = third.info()
+    assert info.status is ActionStatus.WAITING
+    assert info.reason == f"queue emails-{uid}: 2 of 2 slots in use"
+    r.set(f"rel-{uid}", 1)
+    assert third.result(timeout=20) == 1
+
+
+def test_priority_order_inside_a_limited_queue(tapp, two_workers, r, uid):
+    queue = f"prio-{uid}"
+    busy = tapp.actions.enqueue(tapp.hold, {"key": f"s-{uid}", "release": f"rel-{uid}"},
+                                queue=queue)  # fmt: skip
+    wait_for(lambda: busy.status() is ActionStatus.RUNNING, what="busy")
+    key = f"order-{uid}"
+    order = ["low", "default", "high", "low", "high"]
+    handles = [
+        tapp.actions.enqueue(tapp.record, {"key": key, "value": f"{p}-{i}"}, queue=queue,
+                             priority=p)
+        for i, p in enumerate(order)
+    ]  # fmt: skip
+    assert all(h.status() is ActionStatus.WAITING for h in handles)
+    r.set(f"rel-{uid}", 1)
+    for h in handles:
+        h.result(timeout=20)
+    assert r.lrange(key, 0, -1) == ["high-2", "high-4", "default-1", "low-0", "low-3"]
+
+
+def test_a_retry_delay_frees_the_slot(tapp, two_workers, r, uid):
+    # Given a queue of limit 1 whose first action fails and waits 1.5 s to retry
+    queue = f"retry-{uid}"
+    first = tapp.actions.enqueue(
+        tapp.fail_times, {"key": f"a-{uid}", "times": 1}, queue=queue,
+        retries={"retryCount": 1, "initialInterval": 1500},
+    )  # fmt: skip
+    wait_for(lambda: first.status() is ActionStatus.RETRYING, what="retrying")
+    # When another action of the queue arrives during the delay
+    second = tapp.actions.enqueue(tapp.record, {"key": f"b-{uid}", "value": "x"}, queue=queue)
+    # Then it runs at once, before the retry
+    assert second.result(timeout=20) == "x"
+    assert first.status() is ActionStatus.RETRYING
+    assert first.result(timeout=20) == 2
+    assert first.info().failures == 1
+
+
+def test_scheduled_actions_go_through_the_gate_when_due(tapp, two_workers, r, uid):
+    key = f"gate-{uid}"
+    queue = {"name": f"sched-{uid}", "maxConcurrency": 2}
+    start_at = datetime.now(UTC) + timedelta(seconds=1)
+    handles = tapp.actions.enqueue_many(
+        tapp.gated, [{"key": key, "ms": 200}] * 6, queue=queue, start_at=start_at
+    )
+    assert {h.status() for h in handles} == {ActionStatus.SCHEDULED}
+    for h in handles:
+        h.result(timeout=30)
+    assert int(r.get(f"{key}:max")) == 2
+    assert min(int(t) for t in r.lrange(f"{key}:log", 0, -1)) >= start_at.timestamp() * 1000
+
+
+def test_sigkill_returns_the_slot_and_the_action_completes(tapp, start_worker, r, uid):
+    # Given a limit-1 queue whose action runs on worker A, and one more waiting
+    queue = f"kill-{uid}"
+    only_here = ("-Q", queue)  # a Celery queue only this test's workers consume
+    a = start_worker("tests.app", env=FAST, concurrency=2, args=only_here)
+    victim = tapp.actions.enqueue(tapp.slow, {"key": f"v-{uid}", "seconds": 2}, queue=queue,
+                                  retries=0, celery_queue=queue)  # fmt: skip
+    wait_for(lambda: victim.status() is ActionStatus.RUNNING, what="victim running")
+    assert victim.info().worker.startswith(a.name)
+    waiter = tapp.actions.enqueue(tapp.record, {"key": f"w-{uid}", "value": "w"}, queue=queue,
+                                  celery_queue=queue)  # fmt: skip
+    assert waiter.status() is ActionStatus.WAITING
+    start_worker("tests.app", env=FAST, concurrency=2, args=only_here)
+    # When A is SIGKILLed mid-action
+    a.kill(signal.SIGKILL)
+    # Then the slot comes back (lease expiry), the action runs again and completes,
+    # and the waiting action runs too; no manual step
+    assert victim.result(timeout=30) == "done"
+    assert waiter.result(timeout=30) == "w"
+    assert r.llen(f"v-{uid}") == 2
+    wait_for(lambda: r.zcard(f"actions:q:{queue}:slots") == 0, what="slots empty")
+
+
+def test_worker_refuses_an_evicting_redis(redis_url):
+    # Given a Redis that may evict keys
+    client = redis.Redis.from_url(redis_url)
+    client.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        worker = WorkerProcess("tests.app", redis_url=redis_url, name="evict@test")
+        # When a worker starts, then it refuses, saying what to set
+        with pytest.raises(AssertionError, match="exited"):
+            worker.start(timeout=30)
+        assert "maxmemory-policy noeviction" in worker.output()
+        assert ConfigurationError.__name__ in worker.output()
+    finally:
+        client.config_set("maxmemory-policy", "noeviction")

@@ -1,0 +1,148 @@
+"""A property-based test of the queue gate's Lua scripts against a simple model.
+
+Random sequences of enqueue, claim (including stale redeliveries), complete, retry,
+cancel, lease expiry and pump passes: the limit is never exceeded, no free slot stays
+unused while jobs wait, and no waiting job is ever lost.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import redis
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from celery_actions.settings import Settings
+from celery_actions.store import NewJob, Store
+
+FINISHED = {"complete", "failed", "cancelled"}
+RETRY = '{"retry":{"n":3,"i":0,"m":null,"f":2,"r":false,"d":100000}}'
+
+
+def make_store(url: str) -> Store:
+    conf = {"actions_redis_url": url, "actions_key_prefix": f"model-{uuid.uuid4().hex[:8]}:"}
+    return Store(Settings.from_conf(conf))
+
+
+class GateMachine(RuleBasedStateMachine):
+    url: str = ""
+
+    @initialize(limit=st.integers(1, 3))
+    def setup(self, limit: int) -> None:
+        self.store = make_store(self.url)
+        self.r = redis.Redis.from_url(self.url, decode_responses=True)
+        self.limit = limit
+        self.queue = "q"
+        self.jobs: list[str] = []
+        self.in_flight: list[tuple[str, str]] = []  # messages the broker holds
+        self.delivered: list[tuple[str, str]] = []  # messages already seen (for redelivery)
+        self.running: dict[str, str] = {}  # id -> token
+
+    def publish(self, dispatch) -> None:
+        self.in_flight.extend((row.id, row.token) for row in dispatch.rows)
+        self.store.confirm(dispatch)
+
+    def status(self, job_id: str) -> str:
+        return self.r.hget(self.store.keys.job(job_id), "status") or "missing"
+
+    @rule(priority=st.sampled_from(["low", "default", "high"]))
+    def enqueue(self, priority: str) -> None:
+        job_id = f"j{len(self.jobs)}"
+        job = NewJob(job_id, "t.a", "{}", RETRY, priority, self.queue, self.limit, "", None)
+        _, dispatch = self.store.enqueue([job], "error")
+        self.jobs.append(job_id)
+        self.publish(dispatch)
+
+    @precondition(lambda self: self.in_flight)
+    @rule(data=st.data())
+    def deliver(self, data) -> None:
+        job_id, token = self.in_flight.pop(data.draw(st.integers(0, len(self.in_flight) - 1)))
+        self.delivered.append((job_id, token))
+        if self.store.claim(job_id, token, "w") is not None:
+            self.running[job_id] = token
+
+    @precondition(lambda self: self.delivered)
+    @rule(data=st.data())
+    def redeliver_old_message(self, data) -> None:
+        job_id, token = data.draw(st.sampled_from(self.delivered))
+        claim = self.store.claim(job_id, token, "w")
+        # Then a message already delivered never runs a job a second time
+        assert claim is None or job_id not in self.running
+
+    @precondition(lambda self: self.running)
+    @rule(data=st.data(), outcome=st.sampled_from(["complete", "retry", "failed"]))
+    def finish(self, data, outcome: str) -> None:
+        job_id = data.draw(st.sampled_from(sorted(self.running)))
+        token = self.running.pop(job_id)
+        _, dispatch, _ = self.store.finish(job_id, token, outcome, deadline_ms=2**50)
+        self.publish(dispatch)
+
+    @precondition(lambda self: self.jobs)
+    @rule(data=st.data())
+    def cancel(self, data) -> None:
+        job_id = data.draw(st.sampled_from(self.jobs))
+        _, dispatch = self.store.cancel(job_id)
+        self.publish(dispatch)
+
+    @precondition(lambda self: self.running or self.in_flight)
+    @rule(data=st.data())
+    def lease_expires(self, data) -> None:
+        # A worker dies (running) or a message is lost (dispatched): its lease lapses.
+        holders = sorted(set(self.running) | {i for i, _ in self.in_flight})
+        job_id = data.draw(st.sampled_from(holders))
+        keys = self.store.keys
+        if self.r.zscore(keys.leases, job_id) is not None:
+            self.r.zadd(keys.leases, {job_id: 0})
+            if self.r.zscore(keys.queue_slots(self.queue), job_id) is not None:
+                self.r.zadd(keys.queue_slots(self.queue), {job_id: 0})
+        self.running.pop(job_id, None)
+        self.pump()
+
+    @rule()
+    def pump(self) -> None:
+        self.publish(self.store.pump().dispatch)
+
+    @invariant()
+    def never_over_the_limit(self) -> None:
+        if not self.jobs:
+            return
+        keys = self.store.keys
+        holders = self.r.zcard(keys.queue_slots(self.queue))
+        assert holders <= self.limit
+        running = [j for j in self.jobs if self.status(j) == "running"]
+        assert len(running) <= self.limit, running
+
+    @invariant()
+    def no_waiting_job_is_lost(self) -> None:
+        keys = self.store.keys
+        waiting_set = set(self.r.zrange(keys.queue_waiting(self.queue), 0, -1))
+        slots = set(self.r.zrange(keys.queue_slots(self.queue), 0, -1))
+        scheduled = set(self.r.zrange(keys.scheduled, 0, -1))
+        for job_id in self.jobs:
+            status = self.status(job_id)
+            if status in FINISHED:
+                assert job_id not in waiting_set and job_id not in slots
+            elif status == "waiting":
+                # it waits for a slot, or holds one and its message is in flight
+                assert job_id in waiting_set or job_id in slots or job_id in scheduled, job_id
+            elif status == "retrying":
+                assert job_id in scheduled
+            elif status == "running":
+                assert job_id in slots
+        # No slot stays free while a job waits for one.
+        if waiting_set:
+            assert len(slots) >= self.limit
+
+
+def test_gate_scripts_against_the_model(redis_url):
+    GateMachine.url = redis_url
+    run = GateMachine.TestCase
+    run.settings = settings(
+        max_examples=60,
+        stateful_step_count=40,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    run().runTest()
