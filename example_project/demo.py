@@ -191,7 +191,19 @@ def check_results(console: Console, scenario: Scenario, declined: type[Exception
         problems.append("the cancelled reminder's result() returned")
     except ActionCancelled as exc:
         console.print(f"  cancelled reminder result() raised ActionCancelled: {exc}")
+    except Exception as exc:
+        problems.append(f"the cancelled reminder's result() raised {type(exc).__name__}: {exc}")
     return problems
+
+
+def start_order(rows: Rows, action: str) -> str:
+    """The runs of one action in the order they started, with their priorities."""
+    started = sorted(
+        (info.started_at, tracked.label.rpartition(" ")[2], info.priority)
+        for tracked, info in rows
+        if info.action.endswith(f".{action}") and info.started_at is not None
+    )
+    return ", ".join(f"{label} ({priority})" for _, label, priority in started)
 
 
 def summarize(
@@ -218,6 +230,7 @@ def summarize(
     console.print(f"[bold]outbox[/]    {setup.outbox}: {len(emails)} emails, {len(reports)} report")
     for report in reports:
         console.print(f"  {report.name}: {json.dumps(json.loads(report.read_text()))}")
+    console.print(f"[bold]emails[/]    started in this order: {start_order(rows, 'send_email')}")
     answers = ", ".join(f"{n}x {code}" for code, n in sorted(setup.api.answers.items()))
     console.print(f"[bold]supplier[/]  answered {answers}")
     if all_finished(rows):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import signal
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -42,7 +46,7 @@ def test_running_actions_never_exceed_the_limit(tapp, two_workers, r, uid, limit
     assert r.zscore("actions:queues", f"q-{uid}") is None
 
 
-def test_waiting_status_has_a_reason(tapp, two_workers, r, uid):
+def test_waiting_status_has_a_reason(tapp, two_workers, r, uid, redis_url):
     queue = {"name": f"emails-{uid}", "maxConcurrency": 2}
     holders = [
         tapp.actions.enqueue(tapp.hold, {"key": f"s-{uid}", "release": f"rel-{uid}"}, queue=queue)
@@ -53,6 +57,15 @@ def test_waiting_status_has_a_reason(tapp, two_workers, r, uid):
     info = third.info()
     assert info.status is ActionStatus.WAITING
     assert info.reason == f"queue emails-{uid}: 2 of 2 slots in use"
+    # And `celery actions queues` shows the limit, the holders and the waiter
+    out = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "tests.app", "actions", "queues", "--json"],
+        capture_output=True, text=True, check=True, env={**os.environ, "REDIS_URL": redis_url},
+    ).stdout  # fmt: skip
+    shown = {q["name"]: q for q in json.loads(out)}[f"emails-{uid}"]
+    assert (shown["limit"], shown["running"], shown["waiting"]) == (2, 2, 1)
+    assert {h["id"] for h in shown["holders"]} == {h.id for h in holders}
+    assert all(h["status"] == "running" and h["worker"] for h in shown["holders"])
     r.set(f"rel-{uid}", 1)
     assert third.result(timeout=20) == 1
 

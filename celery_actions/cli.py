@@ -1,0 +1,123 @@
+"""``celery -A proj actions ...``: look at actions, queues and workers from the shell."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from .errors import ActionNotFound
+from .handles import ActionInfo
+from .queues import SlotHolder, active_queues
+
+
+def _actions(ctx: click.Context) -> Any:
+    app = ctx.obj.app
+    found = getattr(app, "celery_actions", None)
+    if found is None:
+        raise click.UsageError(
+            f"app {app.main!r} has no Actions: create `actions = Actions(app)` in the module "
+            "passed to -A"
+        )
+    return found
+
+
+def _ago(moment: datetime | None) -> str:
+    if moment is None:
+        return "-"
+    seconds = (moment - datetime.now(UTC)).total_seconds()
+    return f"in {seconds:.1f}s" if seconds >= 0 else f"{-seconds:.1f}s ago"
+
+
+@click.group(name="actions")
+def actions() -> None:
+    """celery-actions: queues, actions and workers."""
+
+
+@actions.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def queues(ctx: click.Context, as_json: bool) -> None:
+    """Each active queue: its limit, running, waiting, and the holders of its slots."""
+    found = active_queues(_actions(ctx).store)
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "name": q.name,
+                        "limit": q.limit,
+                        "running": q.running,
+                        "waiting": q.waiting,
+                        "holders": [
+                            {
+                                "id": h.id,
+                                "action": h.action,
+                                "status": h.status,
+                                "worker": h.worker,
+                                "lease_expires_at": h.lease_expires_at.isoformat(),
+                            }
+                            for h in q.holders
+                        ],
+                    }
+                    for q in found
+                ],
+                indent=2,
+            )
+        )
+        return
+    console = Console()
+    if not found:
+        console.print("no active queues")
+        return
+    table = Table("queue", "limit", "running", "waiting", "holder", "status", "worker", "lease")
+    for q in found:
+        holders: list[SlotHolder | None] = [*q.holders] or [None]
+        for i, h in enumerate(holders):
+            first = i == 0
+            table.add_row(
+                q.name if first else "",
+                str(q.limit) if first else "",
+                str(q.running) if first else "",
+                str(q.waiting) if first else "",
+                "-" if h is None else h.id,
+                "-" if h is None else h.status,
+                "-" if h is None or h.worker is None else h.worker,
+                "-" if h is None else _ago(h.lease_expires_at),
+            )
+    console.print(table)
+
+
+@actions.command()
+@click.argument("action_id")
+@click.pass_context
+def show(ctx: click.Context, action_id: str) -> None:
+    """One action's record, by id."""
+    store = _actions(ctx).store
+    record = store.record(action_id)
+    if record is None:
+        raise click.ClickException(str(ActionNotFound(f"no action with id {action_id!r}")))
+    info = ActionInfo.from_record(record)
+    table = Table(show_header=False)
+    for field in ActionInfo.__slots__:
+        value = getattr(info, field)
+        table.add_row(field, "-" if value is None or value == "" else str(value))
+    Console().print(table)
+
+
+@actions.command()
+@click.pass_context
+def workers(ctx: click.Context) -> None:
+    """Workers running the pump, with their last heartbeat."""
+    store = _actions(ctx).store
+    now_ms = time.time() * 1000
+    rows = store.client.zrange(store.keys.workers, 0, -1, withscores=True)
+    table = Table("worker", "last heartbeat")
+    for name, score in rows:
+        table.add_row(name, f"{(now_ms - score) / 1000:.1f}s ago")
+    Console().print(table)
