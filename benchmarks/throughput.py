@@ -14,6 +14,10 @@ from __future__ import annotations
 
 import time
 import uuid
+from contextlib import nullcontext
+from typing import Any
+
+import psutil
 
 from .common import BenchEnv, Row, log, median, wait_until
 
@@ -26,32 +30,63 @@ def _enqueue_all(env: BenchEnv, side: str, key: str, n: int) -> None:
     if side == "actions":
         bench.actions.enqueue_many(bench.count_action, [params] * n)
     else:
+        # kombu >= 5.7 pipelines the LPUSHes of a batch: setup only, the messages are the same.
         with bench.app.producer_or_acquire() as producer:
-            for _ in range(n):
-                bench.count_task.apply_async(kwargs=params, producer=producer)
+            batch = getattr(producer, "batch", None)
+            with batch(1000) if batch is not None else nullcontext():
+                for _ in range(n):
+                    bench.count_task.apply_async(kwargs=params, producer=producer)
 
 
-def _drain(env: BenchEnv, side: str, n: int) -> float:
-    """Tasks per second for one side and one round."""
+def _tree_cpu(proc: psutil.Process) -> float:
+    """CPU seconds (user + system) of a process and its live descendants."""
+    total = 0.0
+    for p in (proc, *proc.children(recursive=True)):
+        try:
+            times = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def _redis_cpu(env: BenchEnv) -> float:
+    info = env.r.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def _drain(env: BenchEnv, side: str, n: int) -> dict[str, float]:
+    """Tasks per second for one side and one round, and CPU cost per task."""
     env.clean()
     key = f"bench:tp:{side}:{uuid.uuid4().hex[:8]}"
     _enqueue_all(env, side, key, n)
     r = env.r
-    with env.worker():
+    with env.worker() as worker:
+        assert worker.proc is not None
+        proc = psutil.Process(worker.proc.pid)
+        # CPU cost per task, measured over what runs after the worker is up (not its start).
+        done0, cpu0, redis0 = int(r.get(key) or 0), _tree_cpu(proc), _redis_cpu(env)
         wait_until(
             lambda: int(r.get(key) or 0) >= n,
             timeout=60 + n / 20,
             interval=0.01,
             what=f"{n} {side} tasks to complete",
         )
+        cpu1, redis1 = _tree_cpu(proc), _redis_cpu(env)
         first, last = r.get(f"{key}:first"), r.get(f"{key}:last")
     assert first is not None and last is not None
-    return n / (float(last) - float(first))
+    measured = max(1, n - done0)
+    return {
+        "rate": n / (float(last) - float(first)),
+        "worker_cpu_ms": (cpu1 - cpu0) * 1000 / measured,
+        "redis_cpu_ms": (redis1 - redis0) * 1000 / measured,
+    }
 
 
 def run(env: BenchEnv, n: int, rounds: int, warmup_n: int) -> Row:
     """Interleaved rounds; returns tasks/s for both sides (median of rounds)."""
     rates: dict[str, list[float]] = {"actions": [], "raw": []}
+    cpu: dict[str, list[dict[str, float]]] = {"actions": [], "raw": []}
     if warmup_n > 0:
         for side in ("actions", "raw"):
             _drain(env, side, warmup_n)
@@ -60,9 +95,13 @@ def run(env: BenchEnv, n: int, rounds: int, warmup_n: int) -> Row:
         order = ("actions", "raw") if rnd % 2 == 0 else ("raw", "actions")
         for side in order:
             started = time.monotonic()
-            rates[side].append(_drain(env, side, n))
+            got = _drain(env, side, n)
+            rates[side].append(got["rate"])
+            cpu[side].append({k: v for k, v in got.items() if k != "rate"})
             log(
-                f"throughput round {rnd + 1}/{rounds} {side}: {rates[side][-1]:.0f} tasks/s "
+                f"throughput round {rnd + 1}/{rounds} {side}: {got['rate']:.0f} tasks/s; "
+                f"CPU per task: worker {got['worker_cpu_ms']:.2f} ms, "
+                f"redis {got['redis_cpu_ms']:.2f} ms "
                 f"({time.monotonic() - started:.1f} s with enqueue and worker start)"
             )
     env.clean()
@@ -82,5 +121,18 @@ def run(env: BenchEnv, n: int, rounds: int, warmup_n: int) -> Row:
             "enqueue": "all enqueued before the worker starts",
             "actions_per_round": rates["actions"],
             "raw_per_round": rates["raw"],
+            "cpu_ms_per_task": _cpu_summary(cpu),
         },
     )
+
+
+def _cpu_summary(cpu: dict[str, list[dict[str, float]]]) -> dict[str, Any]:
+    """Median CPU ms per task of each side (worker process tree, redis-server)."""
+    return {
+        side: {
+            "worker": median([c["worker_cpu_ms"] for c in rounds]),
+            "redis": median([c["redis_cpu_ms"] for c in rounds]),
+        }
+        for side, rounds in cpu.items()
+        if rounds
+    }

@@ -152,11 +152,13 @@ def follow(console: Console, tracked: Sequence[Tracked], deadline_s: float) -> R
         return not all_finished(rows) and time.monotonic() - started < deadline_s
 
     if console.is_interactive:
-        with Live(status_table(rows, title()), console=console, auto_refresh=False) as live:
+        with Live(
+            status_table(rows, title(), console.width), console=console, auto_refresh=False
+        ) as live:
             while running():
                 time.sleep(REFRESH_S)  # the display's refresh interval
                 rows = snapshot(tracked)
-                live.update(status_table(rows, title()), refresh=True)
+                live.update(status_table(rows, title(), console.width), refresh=True)
         return rows
     progress = ProgressLines(console)
     progress.update(rows, 0.0)
@@ -164,7 +166,7 @@ def follow(console: Console, tracked: Sequence[Tracked], deadline_s: float) -> R
         time.sleep(REFRESH_S)  # the display's refresh interval
         rows = snapshot(tracked)
         progress.update(rows, time.monotonic() - started)
-    console.print(status_table(rows, title()))
+    console.print(status_table(rows, title(), console.width))
     return rows
 
 
@@ -199,7 +201,7 @@ def check_results(console: Console, scenario: Scenario, declined: type[Exception
 def start_order(rows: Rows, action: str) -> str:
     """The runs of one action in the order they started, with their priorities."""
     started = sorted(
-        (info.started_at, tracked.label.rpartition(" ")[2], info.priority)
+        (info.started_at, tracked.label.rpartition(" ")[2].partition("@")[0], info.priority)
         for tracked, info in rows
         if info.action.endswith(f".{action}") and info.started_at is not None
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from rich.console import Console
 from rich.table import Table
@@ -26,10 +26,12 @@ STATUS_STYLE = {
 }
 PRIORITY_STYLE = {"high": "bold", "default": "", "low": "dim"}
 CAPTION = "queue: name/maxConcurrency; att.: attempts so far"
-ID_WIDTH = 20
+WIDE = 115
+"""Consoles at least this wide get the id and priority columns."""
+ID_WIDTH = 18
 ACTION_WIDTH = 26
-QUEUE_WIDTH = 14
-REASON_MIN_WIDTH = 20
+NARROW_ACTION_WIDTH = 22
+QUEUE_WIDTH = 10
 
 
 def short_id(action_id: str) -> str:
@@ -61,30 +63,47 @@ def detail(info: ActionInfo, now: datetime | None = None) -> str:
     return info.reason
 
 
-def status_table(rows: Sequence[tuple[Tracked, ActionInfo]], title: str = "") -> Table:
-    """One row per action, from its latest ``ActionInfo``."""
+def _fixed(
+    table: Table, header: str, width: int, justify: Literal["left", "right"] = "left"
+) -> None:
+    table.add_column(header, width=width, no_wrap=True, overflow="ellipsis", justify=justify)
+
+
+def status_table(
+    rows: Sequence[tuple[Tracked, ActionInfo]], title: str = "", width: int = WIDE
+) -> Table:
+    """One row per action, from its latest ``ActionInfo``; ids and priorities need ``WIDE``."""
+    wide = width >= WIDE
     table = Table(
-        title=title or None, title_justify="left", caption=CAPTION, caption_justify="left"
+        title=title or None,
+        title_justify="left",
+        caption=CAPTION if wide else f"{CAPTION}; {WIDE}+ columns also show ids and priorities",
+        caption_justify="left",
+        expand=True,
     )
-    table.add_column("id", no_wrap=True, overflow="ellipsis", max_width=ID_WIDTH)
-    table.add_column("action", no_wrap=True, overflow="ellipsis", max_width=ACTION_WIDTH)
-    table.add_column("priority", no_wrap=True)
-    table.add_column("queue", no_wrap=True, overflow="ellipsis", max_width=QUEUE_WIDTH)
-    table.add_column("status", no_wrap=True)
-    table.add_column("att.", no_wrap=True, justify="right")
-    table.add_column("reason / error", overflow="fold", min_width=REASON_MIN_WIDTH)
+    if wide:
+        _fixed(table, "id", ID_WIDTH)
+    _fixed(table, "action", ACTION_WIDTH if wide else NARROW_ACTION_WIDTH)
+    if wide:
+        _fixed(table, "priority", len("priority"))
+    _fixed(table, "queue", QUEUE_WIDTH)
+    _fixed(table, "status", len("cancelled"))
+    _fixed(table, "att.", len("att."), justify="right")
+    table.add_column("reason / error", ratio=1, overflow="fold")
     now = datetime.now(UTC)
     for tracked, info in rows:
         queue = "-" if info.queue is None else f"{info.queue}/{info.max_concurrency}"
-        table.add_row(
-            short_id(info.id),
-            tracked.label,
-            Text(info.priority, style=PRIORITY_STYLE.get(info.priority, "")),
+        cells: list[str | Text] = [short_id(info.id)] if wide else []
+        cells.append(tracked.label)
+        if wide:
+            cells.append(Text(info.priority, style=PRIORITY_STYLE.get(info.priority, "")))
+        cells += [
             queue,
             Text(info.status.value, style=STATUS_STYLE[info.status]),
             str(info.attempts),
             detail(info, now),
-        )
+        ]
+        table.add_row(*cells)
     return table
 
 

@@ -2,12 +2,10 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 import redis
-
-from celery_actions.testing import WorkerProcess
 
 pytest_plugins = ["celery_actions.testing"]
 
@@ -30,8 +28,10 @@ def uid() -> str:
 
 
 @pytest.fixture(scope="module")
-def module_worker(redis_url: str) -> Iterator[WorkerProcess]:
+def module_worker(redis_url: str) -> Iterator[object]:
     """One threads worker shared by a test module."""
+    from celery_actions.testing import WorkerProcess
+
     os.environ["REDIS_URL"] = redis_url
     worker = WorkerProcess(
         "tests.app", redis_url=redis_url, name=f"mod-{uuid.uuid4().hex[:6]}@test", concurrency=4
@@ -48,5 +48,3 @@ def tapp(redis_url: str):
 
     return app
 
-
-StartWorker = Callable[..., WorkerProcess]
