@@ -42,9 +42,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="comma-separated benchmarks to run (default: %(default)s)",
     )
     p.add_argument("--n", type=int, default=5000, help="throughput: tasks per side per round")
-    p.add_argument("--throughput-rounds", type=int, default=2, help="throughput: rounds per side")
+    p.add_argument("--throughput-rounds", type=int, default=3, help="throughput: rounds per side")
     p.add_argument(
-        "--warmup-n", type=int, default=500, help="throughput: warm-up tasks per side (discarded)"
+        "--warmup-n", type=int, default=300, help="throughput: warm-up tasks per side (discarded)"
     )
     p.add_argument("--calls", type=int, default=500, help="enqueue: calls per batch")
     p.add_argument("--rounds", type=int, default=10, help="enqueue: rounds (plus one warm-up)")
@@ -99,7 +99,7 @@ def render(rows: list[Row], header: list[str], command: str, console: Console) -
     ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for row in rows:
-        verdict = "ok" if row.ok else "MISSED"
+        verdict = {True: "ok", False: "MISSED", None: ""}[row.ok]
         table.add_row(
             row.benchmark,
             _fmt(row.actions, row.unit),
@@ -118,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     command = shlex.join(["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)])
     console = Console()
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(width=110)  # a log file or pipe: keep each row on one line
     worker = WorkerSettings(args.pool, args.concurrency, args.loglevel)
     started_wall = datetime.now(UTC)
     started = time.monotonic()
@@ -129,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             from . import enqueue
 
             log(f"enqueue: {args.rounds} rounds x {args.calls} calls per side, + 1 warm-up")
-            rows.append(enqueue.run(env, args.calls, args.rounds))
+            rows.extend(enqueue.run(env, args.calls, args.rounds))
         if "throughput" in args.chosen:
             from . import throughput
 
@@ -148,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         f"redis-server {redis_version} (embedded, private); "
         + ", ".join(f"{k} {v}" for k, v in versions.items())
         + f"; python {platform.python_version()}; {os.cpu_count()} CPUs",
+        "enqueue: no worker, queue purged between batches; throughput: all tasks enqueued "
+        "before a fresh worker starts, timed from the first task's start to the last task's "
+        "end (stamped by the task bodies); latency: idle worker, body start - enqueue call",
         f"total runtime: {duration:.1f} s",
     ]
     console.print()

@@ -18,7 +18,7 @@ from typing import Any
 import redis
 
 from celery_actions.embedded import EmbeddedRedis
-from celery_actions.testing import WorkerProcess
+from celery_actions.processes import WorkerProcess
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 APP_MODULE = "benchmarks.bench_app"
@@ -45,7 +45,7 @@ class Row:
     unit: str
     actions: float
     raw: float
-    target: float
+    target: float | None
     higher_is_better: bool
     details: dict[str, Any] = field(default_factory=dict)
 
@@ -55,13 +55,17 @@ class Row:
         return self.actions / self.raw if self.raw else math.inf
 
     @property
-    def ok(self) -> bool:
-        """True when the ratio meets the target."""
+    def ok(self) -> bool | None:
+        """True when the ratio meets the target; None for an informational row."""
+        if self.target is None:
+            return None
         return self.ratio >= self.target if self.higher_is_better else self.ratio <= self.target
 
     @property
     def target_text(self) -> str:
-        """``<= 1.5`` or ``>= 0.7``."""
+        """``<= 1.5``, ``>= 0.7``, or ``info`` (no target)."""
+        if self.target is None:
+            return "info"
         return f"{'>=' if self.higher_is_better else '<='} {self.target:g}"
 
     def to_json(self) -> dict[str, Any]:

@@ -11,12 +11,15 @@ from typing import Any, TypeVar, overload
 
 from celery import Celery
 
+from .bulk import BulkHandles
 from .celery_config import apply_defaults, priority_map
 from .dispatch import Publisher
 from .errors import ActionsError, DuplicateActionId, InvalidOptions, InvalidParams
+from .fastpath import Envelopes, Route
 from .handles import BackgroundActionHandle
 from .options import EnqueueOptions, ResolvedOptions, parse_options, resolve
 from .params import ParamsModel
+from .ratelimit import RateLimit
 from .settings import Settings
 from .store import Dispatch, NewJob, Store
 from .task import ActionTask
@@ -26,6 +29,14 @@ logger = logging.getLogger("celery_actions")
 F = TypeVar("F", bound=Callable[..., Any])
 ActionRef = ActionTask | str | Callable[..., Any]
 BULK_CHUNK = 1000
+
+
+def _split_item(item: Any) -> tuple[Any, Mapping[str, Any] | None]:
+    if isinstance(item, tuple):
+        if len(item) != 2:
+            raise InvalidParams("a bulk item is a params dict or a (params, options) pair")
+        return item[0], item[1]
+    return item, None
 
 
 def _compact(value: Any) -> str:
@@ -65,6 +76,17 @@ class Actions:
     def publisher(self) -> Publisher:
         """Sends job messages to the broker."""
         return Publisher(self.app, self.store, priority_map(self.app))
+
+    @cached_property
+    def rate_limit(self) -> RateLimit | None:
+        """The enqueue rate limit, if one is set."""
+        s = self.settings
+        return RateLimit.parse(s.enqueue_rate_limit, s.enqueue_burst, s.environment)
+
+    @cached_property
+    def envelopes(self) -> Envelopes | None:
+        """The Redis broker fast path for bulk enqueue, when the broker allows it."""
+        return Envelopes.for_app(self.app, self.settings.redis_url, priority_map(self.app))
 
     @property
     def registered(self) -> dict[str, ActionTask]:
@@ -183,12 +205,11 @@ class Actions:
         """
         task = self._task(action)
         job, resolved = self._job(task, params, parse_options(options, **kwargs))
-        outcomes, dispatch = self.store.enqueue([job], resolved.on_duplicate_id)
+        outcomes, dispatch = self.store.enqueue([job], resolved.on_duplicate_id, self.rate_limit)
         if outcomes[0] == "duplicate":
             return self._existing(task, job.id)
         self._publish(dispatch)
-        if outcomes[0] == "scheduled" and job.start_at_ms is not None:
-            self.publisher.announce_scheduled(job.id, task.name, job.params_json, job.start_at_ms)
+        self._announce([job], outcomes)
         return BackgroundActionHandle(self, task.name, job.id)
 
     def enqueue_many(
@@ -197,60 +218,122 @@ class Actions:
         items: Iterable[Mapping[str, Any] | tuple[Mapping[str, Any], Mapping[str, Any]]],
         options: Mapping[str, Any] | None = None,
         **kwargs: Any,
-    ) -> list[BackgroundActionHandle]:
+    ) -> BulkHandles:
         """Enqueue one action per item; returns the handles in order.
 
         An item is a params dict, or a ``(params, options)`` pair whose options apply on
-        top of the shared ones. With an ``id`` option, item i gets the id ``<id>-<i>``.
-        Every item is validated before anything is written: a bad one raises an error
-        naming its index and field, and nothing is enqueued.
+        top of the shared ones. With an ``id`` option, item i gets the id ``<id>-<i>``
+        (otherwise ``<random>-<i>``). Every item is validated before anything is written:
+        a bad one raises an error naming its index and field, and nothing is enqueued.
+        Then items are written in chunks, each one Lua call that records the jobs and, on
+        a Redis broker, pushes their Celery messages too. With an enqueue rate limit the
+        whole batch is admitted, or TooManyRequests is raised and nothing is enqueued.
         """
         task = self._task(action)
+        batch = items if isinstance(items, Sequence) else list(items)
         shared = dict(options or {})
         for key, value in kwargs.items():
             if key in shared:
                 raise InvalidOptions(f"option {key!r} given twice", field=key)
             shared[key] = value
         base = parse_options(shared)
-        base_id = base.id
-        jobs: list[NewJob] = []
-        on_duplicate = "error"
-        for index, item in enumerate(items):
-            params, own = item if isinstance(item, tuple) else (item, None)
+        defaults = task.action_defaults
+        environment = self.settings.environment
+        shared_resolved = resolve(base, defaults, environment)
+
+        # Pass 1: validate every item, keeping nothing but per-item ids.
+        overrides: dict[int, str] = {}
+        for index, item in enumerate(batch):
+            params, own = _split_item(item)
             try:
-                call = parse_options({**shared, **own}) if own else base
-                item_id = call.id if (own and "id" in own) else None
-                if item_id is None and base_id is not None:
-                    item_id = f"{base_id}-{index}"
-                job, resolved = self._job(task, params, call, item_id)
+                if own:
+                    if {"onDuplicateID", "on_duplicate_id"} & set(own):
+                        raise InvalidOptions(
+                            "onDuplicateID applies to the whole batch; pass it in the shared "
+                            "options",
+                            field="onDuplicateID",
+                        )
+                    call = parse_options({**shared, **own})
+                    if "id" in own and call.id is not None:
+                        overrides[index] = call.id
+                task.params_model.validate(params)
             except (InvalidOptions, InvalidParams) as exc:
                 raise type(exc)(f"item {index}: {exc}", field=f"[{index}].{exc.field}") from None
-            on_duplicate = resolved.on_duplicate_id
-            jobs.append(job)
-        ignore = on_duplicate == "ignore"
+        handles = BulkHandles(self, task.name, base.id or uuid.uuid4().hex, len(batch), overrides)
+        ignore = shared_resolved.on_duplicate_id == "ignore"
         if not ignore:
-            self._check_free([job.id for job in jobs])
-        handles: list[BackgroundActionHandle] = []
-        for start in range(0, len(jobs), BULK_CHUNK):
-            chunk = jobs[start : start + BULK_CHUNK]
-            _, dispatch = self.store.enqueue(chunk, "ignore" if ignore else "error")
+            self._check_free(handles)
+        if self.rate_limit is not None and batch:
+            self.store.take_rate(self.rate_limit, len(batch))
+
+        # Pass 2: build and write chunk by chunk.
+        route = None if self.envelopes is None else self.envelopes.route(task.name, "")
+        for start in range(0, len(batch), BULK_CHUNK):
+            jobs: list[NewJob] = []
+            for index in range(start, min(start + BULK_CHUNK, len(batch))):
+                params, own = _split_item(batch[index])
+                resolved = (
+                    resolve(parse_options({**shared, **own}), defaults, environment)
+                    if own
+                    else shared_resolved
+                )
+                jobs.append(self._bulk_job(task, handles.id(index), params, resolved, route))
+            outcomes, dispatch = self.store.enqueue(jobs, "ignore" if ignore else "error")
             self._publish(dispatch)
-            handles.extend(BackgroundActionHandle(self, task.name, job.id) for job in chunk)
+            self._announce(jobs, outcomes)
         return handles
 
-    def _check_free(self, ids: Sequence[str]) -> None:
-        if len(set(ids)) != len(ids):
-            seen: set[str] = set()
-            for i in ids:
-                if i in seen:
-                    raise DuplicateActionId(i)
-                seen.add(i)
-        pipe = self.store.client.pipeline(transaction=False)
-        for i in ids:
-            pipe.exists(self.store.keys.job(i))
-        for i, taken in zip(ids, pipe.execute(), strict=True):
+    def _bulk_job(
+        self,
+        task: ActionTask,
+        job_id: str,
+        params: Mapping[str, Any] | None,
+        resolved: ResolvedOptions,
+        route: Route | None,
+    ) -> NewJob:
+        params_json = task.params_model.dump_json(params)
+        list_key = envelope = ""
+        if route is not None and not resolved.celery_queue:
+            list_key = route.list_keys[resolved.priority]
+            envelope = Envelopes.build(route.pieces[resolved.priority], job_id, params_json)
+        return NewJob(
+            id=job_id,
+            action=task.name,
+            params_json=params_json,
+            options_json=_compact({"retry": resolved.retry.to_json()}),
+            priority=resolved.priority.value,
+            queue=resolved.queue or "",
+            limit=resolved.max_concurrency,
+            celery_queue=resolved.celery_queue or "",
+            start_at_ms=resolved.start_at_ms,
+            list_key=list_key,
+            envelope=envelope,
+        )
+
+    def _check_free(self, handles: BulkHandles) -> None:
+        seen: set[str] = set()
+        ids = list(handles.ids()) if len(handles) <= BULK_CHUNK else None
+        for start in range(0, len(handles), BULK_CHUNK):
+            chunk = ids or [
+                handles.id(i) for i in range(start, min(start + BULK_CHUNK, len(handles)))
+            ]
+            if handles._overrides:  # per-item ids may collide with each other
+                for i in chunk:
+                    if i in seen:
+                        raise DuplicateActionId(i)
+                    seen.add(i)
+            taken = self.store.taken_ids(chunk)
             if taken:
-                raise DuplicateActionId(i)
+                raise DuplicateActionId(taken[0])
+            if ids is not None:
+                break
+
+    def _announce(self, jobs: Sequence[NewJob], outcomes: Sequence[str]) -> None:
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            if outcome == "scheduled" and job.start_at_ms is not None:
+                self.publisher.announce_scheduled(
+                    job.id, job.action, job.params_json, job.start_at_ms
+                )
 
     def _existing(self, task: ActionTask, job_id: str) -> BackgroundActionHandle:
         record = self.store.record(job_id)

@@ -66,6 +66,7 @@ class ActionInfo:
     start_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
+    next_attempt_at: datetime | None
     error: str | None
     error_type: str | None
     worker: str | None
@@ -89,6 +90,7 @@ class ActionInfo:
             start_at=_dt(record.get("start_at")),
             started_at=_dt(record.get("started_at")),
             finished_at=_dt(record.get("finished_at")),
+            next_attempt_at=_dt(record.get("next_attempt_at")),
             error=record.get("error") or None,
             error_type=record.get("error_type") or None,
             worker=record.get("worker") or None,

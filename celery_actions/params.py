@@ -61,6 +61,15 @@ class ParamsModel:
                 field=field,
             ) from None
 
+    def dump_json(self, params: Mapping[str, Any] | None) -> str:
+        """Validate params and return them as compact JSON text (bulk enqueue's fast path)."""
+        model = self._parse(params)
+        try:
+            return model.model_dump_json()
+        except PydanticSerializationError:
+            self.validate(params)  # raises with the field named
+            raise
+
     def load(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Validate JSON params on the worker and return the Python values to call with."""
         model = self._parse(params)

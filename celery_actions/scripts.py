@@ -15,7 +15,7 @@ from typing import Any
 import redis
 from redis.exceptions import NoScriptError
 
-SCRIPT_NAMES = ("enqueue", "confirm", "claim", "finish", "pump", "renew", "cancel")
+SCRIPT_NAMES = ("enqueue", "confirm", "claim", "finish", "pump", "renew", "cancel", "ratelimit")
 
 
 @cache

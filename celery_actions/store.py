@@ -12,6 +12,7 @@ import redis
 from . import scripts
 from .errors import DuplicateActionId
 from .keys import Keys
+from .ratelimit import RateLimit
 from .settings import Settings
 
 
@@ -28,6 +29,8 @@ class NewJob:
     limit: int
     celery_queue: str
     start_at_ms: int | None
+    list_key: str = ""
+    envelope: str = ""
 
     def args(self) -> list[Any]:
         """The job's fields as ``enqueue.lua`` takes them."""
@@ -41,6 +44,8 @@ class NewJob:
             self.limit,
             self.celery_queue,
             "" if self.start_at_ms is None else self.start_at_ms,
+            self.list_key,
+            self.envelope,
         ]
 
 
@@ -122,33 +127,41 @@ class Store:
 
     # -- producers ---------------------------------------------------------------------
 
-    def enqueue(self, jobs: Sequence[NewJob], on_duplicate: str) -> tuple[list[str], Dispatch]:
-        """Write jobs; returns each job's outcome and the messages to publish."""
-        return self.enqueue_reply(self._run("enqueue", *self.enqueue_call(jobs, on_duplicate)))
+    def enqueue(
+        self, jobs: Sequence[NewJob], on_duplicate: str, rate: RateLimit | None = None
+    ) -> tuple[list[str], Dispatch]:
+        """Write jobs (all or none); returns each job's outcome and the messages to publish.
 
-    def enqueue_call(
-        self, jobs: Sequence[NewJob], on_duplicate: str
-    ) -> tuple[list[str], list[Any]]:
-        """Keys and args of an ``enqueue.lua`` call (for pipelining many)."""
+        Raises DuplicateActionId, or TooManyRequests when ``rate`` refuses them.
+        """
         k = self.keys
-        args: list[Any] = [
-            self._outbox_ms,
-            self._slot_ms,
-            on_duplicate,
-            self._horizon_ms,
-            len(jobs),
-        ]
+        args: list[Any] = [self._outbox_ms, self._slot_ms, on_duplicate, self._horizon_ms]
+        args.append(len(jobs))
+        args.extend(rate.args(len(jobs)) if rate is not None else ("", "", ""))
         for job in jobs:
             args.extend(job.args())
-        return [k.scheduled, k.leases, k.queues, k.seq, k.wake], args
-
-    @staticmethod
-    def enqueue_reply(reply: Any) -> tuple[list[str], Dispatch]:
-        """Parse an ``enqueue.lua`` reply; raises DuplicateActionId."""
+        keys = [k.scheduled, k.leases, k.queues, k.seq, k.wake, k.ratelimit]
+        reply = self._run("enqueue", keys, args)
         if reply[0] == "duplicate":
             raise DuplicateActionId(reply[1])
+        if reply[0] == "ratelimited":
+            assert rate is not None
+            raise rate.refuse(len(jobs), int(reply[1]))
         outcomes = [str(o[1]) for o in reply[1]]
         return outcomes, Dispatch.parse(reply[0], reply[2])
+
+    def take_rate(self, rate: RateLimit, n: int) -> None:
+        """Take ``n`` from the enqueue bucket, or raise TooManyRequests taking nothing."""
+        wait_ms = int(scripts.run(self.client, "ratelimit", [self.keys.ratelimit], rate.args(n)))
+        if wait_ms > 0:
+            raise rate.refuse(n, wait_ms)
+
+    def taken_ids(self, ids: Sequence[str]) -> list[str]:
+        """Which of these ids already have a record (one pipelined round trip)."""
+        pipe = self.client.pipeline(transaction=False)
+        for action_id in ids:
+            pipe.exists(self.keys.job(action_id))
+        return [i for i, taken in zip(ids, pipe.execute(), strict=True) if taken]
 
     def confirm(self, dispatch: Dispatch) -> None:
         """The broker has these messages: drop their outbox reservations."""
@@ -205,6 +218,7 @@ class Store:
         deadline_ms: int = 0,
         error: str = "",
         error_type: str = "",
+        retry_count: int = 0,
     ) -> tuple[str, Dispatch, int | None]:
         """Record an attempt's outcome; returns the status written, what to publish, due."""
         k = self.keys
@@ -223,6 +237,7 @@ class Store:
                 self._outbox_ms,
                 self._slot_ms,
                 self._horizon_ms,
+                retry_count,
             ],
         )
         due = int(reply[3]) if reply[3] else None

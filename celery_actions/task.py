@@ -110,6 +110,7 @@ class ActionTask(Task):  # type: ignore[misc]
                 exc,
                 delay_ms=delay,
                 deadline_ms=claim.first_started_ms + policy.retry_for_ms,
+                retry_count=policy.retry_count,
             )
             if status == "retrying" and due is not None:
                 raise Retry(exc=exc, when=datetime.fromtimestamp(due / 1000, UTC)) from exc
@@ -132,6 +133,7 @@ class ActionTask(Task):  # type: ignore[misc]
         *,
         delay_ms: int = 0,
         deadline_ms: int = 0,
+        retry_count: int = 0,
     ) -> tuple[str, int | None]:
         actions = self.actions
         status, dispatch, due = actions.store.finish(
@@ -142,6 +144,7 @@ class ActionTask(Task):  # type: ignore[misc]
             deadline_ms=deadline_ms,
             error="" if exc is None else _error_text(exc),
             error_type="" if exc is None else _type_name(exc),
+            retry_count=retry_count,
         )
         actions.publisher.publish(dispatch)
         if status == "stale":

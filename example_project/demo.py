@@ -29,7 +29,7 @@ from rich.live import Live
 
 from celery_actions import ActionCancelled, ActionInfo, ActionStatus
 from celery_actions.embedded import EmbeddedRedis
-from celery_actions.testing import WorkerProcess
+from celery_actions.processes import WorkerProcess
 
 from .display import ProgressLines, status_table
 from .supplier_api import SupplierAPI

@@ -109,7 +109,9 @@ def test_status_is_retrying_during_the_delay(tapp, module_worker, uid):
         {"retries": {"retryCount": 1, "initialInterval": 3000}},
     )
     info = wait_for(lambda: (i := h.info()).status is ActionStatus.RETRYING and i, what="retrying")
-    assert info.failures == 1 and "ValueError" in info.reason
+    assert info.failures == 1
+    assert info.reason == "attempt 1 failed with builtins.ValueError; retry 1 of 1 in 3000 ms"
+    assert info.next_attempt_at is not None and info.next_attempt_at > info.started_at
     assert h.result(timeout=20) == 2
 
 

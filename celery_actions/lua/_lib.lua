@@ -23,14 +23,35 @@ local function message_row(P, id, token)
   return { id, tostring(token), f[1], f[2], f[3], f[4] or '' }
 end
 
--- Give the job a new token, mark it waiting and reserve an outbox entry: until the
--- publisher confirms, the job stays in the scheduled set, due when the reservation lapses.
-local function dispatch(P, S, id, reserved, out)
+-- Give the job a new token and mark it waiting. With a pre-built envelope (the Redis
+-- broker fast path, first dispatch only) push the Celery message now; otherwise reserve an
+-- outbox entry and return a row to publish: until the publisher confirms, the job stays in
+-- the scheduled set, due again when the reservation lapses.
+local function dispatch(P, S, id, reserved, out, env_key, env)
   local jk = job_key(P, id)
   local token = redis.call('HINCRBY', jk, 'token', 1)
   redis.call('HSET', jk, 'status', 'waiting', 'reason', '')
-  redis.call('ZADD', S, reserved, id)
-  out[#out + 1] = message_row(P, id, token)
+  if env_key and env_key ~= '' and token == 1 then
+    redis.call('LPUSH', env_key, env)
+  else
+    redis.call('ZADD', S, reserved, id)
+    out[#out + 1] = message_row(P, id, token)
+  end
+end
+
+-- The enqueue leaky bucket: admit n more if the level, drained at rate_per_ms since the
+-- last call, leaves room under capacity. Returns 0 when admitted, else the ms to wait.
+local function take_from_bucket(B, rate_per_ms, capacity, n, now)
+  local f = redis.call('HMGET', B, 'level', 'at')
+  local level = tonumber(f[1]) or 0
+  local at = tonumber(f[2]) or now
+  level = math.max(0, level - (now - at) * rate_per_ms)
+  if level + n > capacity then
+    return math.ceil((level + n - capacity) / rate_per_ms)
+  end
+  redis.call('HSET', B, 'level', string.format('%.6f', level + n), 'at', now)
+  redis.call('PEXPIRE', B, math.ceil(capacity / rate_per_ms) + 1000)
+  return 0
 end
 
 local function touch_queue(P, QS, q, now)
@@ -65,7 +86,7 @@ end
 
 -- Make a job ready to run: publish it now, or hold it in its queue's waiting set.
 -- Returns false when it waits for a slot.
-local function make_ready(P, S, L, QS, SEQ, id, now, reserved, slot_expiry, out)
+local function make_ready(P, S, L, QS, SEQ, id, now, reserved, slot_expiry, out, env_key, env)
   local jk = job_key(P, id)
   local q = redis.call('HGET', jk, 'queue')
   if q and q ~= '' then
@@ -93,7 +114,7 @@ local function make_ready(P, S, L, QS, SEQ, id, now, reserved, slot_expiry, out)
       redis.call('ZADD', QS, now, q)
     end
   end
-  dispatch(P, S, id, reserved, out)
+  dispatch(P, S, id, reserved, out, env_key, env)
   return true
 end
 

@@ -17,6 +17,7 @@ local now = now_ms()
 local expiry = now + tonumber(ARGV[4])
 local first = f[4] or tostring(now)
 local attempts = redis.call('HINCRBY', jk, 'attempts', 1)
+redis.call('HDEL', jk, 'next_attempt_at')
 redis.call('HSET', jk, 'status', 'running', 'reason', '', 'started_at', now,
   'first_started_at', first, 'worker', ARGV[5])
 redis.call('ZREM', S, id)

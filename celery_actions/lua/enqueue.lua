@@ -2,32 +2,39 @@
 -- All or nothing: if any id is taken (and duplicates are an error), nothing is written.
 --
 -- KEYS[1] scheduled zset   KEYS[2] leases zset   KEYS[3] queues zset
--- KEYS[4] seq counter      KEYS[5] wake list
+-- KEYS[4] seq counter      KEYS[5] wake list     KEYS[6] rate-limit bucket hash
 -- ARGV[1] key prefix       ARGV[2] outbox reservation ms   ARGV[3] slot (dispatch) ms
 -- ARGV[4] "error" | "ignore" on duplicate ids   ARGV[5] wake horizon ms   ARGV[6] n jobs
--- ARGV[7..] per job, 9 fields: id, action, params json, options json, priority,
---           queue name or '', maxConcurrency, celery queue or '', startAt ms or ''
+-- ARGV[7] rate limit per ms ('' for none)   ARGV[8] bucket capacity   ARGV[9] bucket n
+-- ARGV[10..] per job, 11 fields: id, action, params json, options json, priority,
+--           queue name or '', maxConcurrency, celery queue or '', startAt ms or '',
+--           broker list key or '', Celery envelope (first dispatch) or ''
 -- Returns { reserved, { {id, outcome}... }, { message rows to publish } } where outcome
 -- is 'dispatched' | 'waiting' | 'scheduled' | 'duplicate'; or { 'duplicate', id } when a
--- taken id is an error.
-local S, L, QS, SEQ, WAKE = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+-- taken id is an error; or { 'ratelimited', ms to wait }. Nothing is written then.
+local S, L, QS, SEQ, WAKE, BUCKET = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local P = ARGV[1]
 local now = now_ms()
 local reserved = now + tonumber(ARGV[2])
 local slot_expiry = now + tonumber(ARGV[3])
 local on_dup, horizon, n = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
-local F = 9
+local F, B0 = 11, 10
 
 if on_dup == 'error' then
   for i = 0, n - 1 do
-    local id = ARGV[7 + i * F]
+    local id = ARGV[B0 + i * F]
     if redis.call('EXISTS', job_key(P, id)) == 1 then return { 'duplicate', id } end
   end
+end
+if ARGV[7] ~= '' then
+  local wait = take_from_bucket(BUCKET, tonumber(ARGV[7]), tonumber(ARGV[8]),
+    tonumber(ARGV[9]), now)
+  if wait > 0 then return { 'ratelimited', wait } end
 end
 
 local outcomes, out, wake = {}, {}, false
 for i = 0, n - 1 do
-  local b = 7 + i * F
+  local b = B0 + i * F
   local id = ARGV[b]
   local jk = job_key(P, id)
   if redis.call('EXISTS', jk) == 1 then
@@ -43,7 +50,8 @@ for i = 0, n - 1 do
       redis.call('ZADD', S, start_at, id)
       if start_at - now < horizon then wake = true end
       outcomes[#outcomes + 1] = { id, 'scheduled' }
-    elseif make_ready(P, S, L, QS, SEQ, id, now, reserved, slot_expiry, out) then
+    elseif make_ready(P, S, L, QS, SEQ, id, now, reserved, slot_expiry, out, ARGV[b + 9],
+        ARGV[b + 10]) then
       outcomes[#outcomes + 1] = { id, 'dispatched' }
     else
       outcomes[#outcomes + 1] = { id, 'waiting' }

@@ -6,6 +6,7 @@
 -- ARGV[5] retry delay ms   ARGV[6] retry deadline ms (no retry may start later)
 -- ARGV[7] error text   ARGV[8] error type   ARGV[9] retention ms
 -- ARGV[10] outbox reservation ms   ARGV[11] slot (dispatch) ms   ARGV[12] wake horizon ms
+-- ARGV[13] retry count of the policy (for the reason text)
 -- Returns { status written or 'stale', reserved, { message rows to publish }, due or '' }
 local S, L, QS, WAKE = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local P, id, token, outcome = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -29,8 +30,10 @@ if outcome ~= 'complete' then
       status = 'cancelled'
     elseif when <= tonumber(ARGV[6]) then
       status, due = 'retrying', when
-      redis.call('HSET', jk, 'status', 'retrying', 'reason',
-        'attempt failed with ' .. ARGV[8] .. '; next attempt due at ' .. when)
+      local failures = redis.call('HGET', jk, 'failures')
+      redis.call('HSET', jk, 'status', 'retrying', 'next_attempt_at', when, 'reason',
+        'attempt ' .. failures .. ' failed with ' .. ARGV[8] .. '; retry ' .. failures .. ' of '
+        .. ARGV[13] .. ' in ' .. ARGV[5] .. ' ms')
       redis.call('ZADD', S, when, id)
       if tonumber(ARGV[5]) < tonumber(ARGV[12]) then
         redis.call('LPUSH', WAKE, 1)
