@@ -47,4 +47,3 @@ def tapp(redis_url: str):
     from tests import app
 
     return app
-

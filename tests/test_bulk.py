@@ -1,0 +1,130 @@
+"""Bulk enqueue: the Redis fast path's contract with a stock worker, handles, waiting."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from celery_actions import ActionCancelled, ActionStatus, ActionTimeout, InvalidOptions
+from celery_actions.testing import wait_for
+
+VOLATILE_HEADERS = {"id", "root_id", "kwargsrepr", "origin", "actions_token"}
+VOLATILE_PROPERTIES = {"correlation_id", "delivery_tag"}
+
+
+def broker_messages(r, queue):
+    """Every raw message in a Celery queue on Redis, by priority list."""
+    names = [queue] + [f"{queue}\x06\x16{p}" for p in (3, 6, 9)]
+    return {name: [json.loads(m) for m in r.lrange(name, 0, -1)] for name in names if r.llen(name)}
+
+
+def test_fast_path_envelope_matches_apply_async(tapp, r, uid):
+    # Given no worker consumes the default queue in this module, the same action sent by
+    # celery's own publisher (single enqueue goes through kombu) and by the bulk fast path
+    assert tapp.actions.envelopes is not None
+    for name in list(broker_messages(r, "celery")):
+        r.delete(name)
+    for priority in ("high", "default", "low"):
+        tapp.actions.enqueue(tapp.add, {"a": 1, "b": 2}, id=f"k-{priority}-{uid}",
+                             priority=priority)  # fmt: skip
+        tapp.actions.enqueue_many(tapp.add, [{"a": 1, "b": 2}], id=f"f-{priority}-{uid}",
+                                  priority=priority)  # fmt: skip
+    lists = broker_messages(r, "celery")
+    # Then each priority's two messages sit in the same list, with the same shape
+    assert len(lists) == 3
+    for messages in lists.values():
+        kombu_msg, fast_msg = messages[1], messages[0]  # LPUSH: newest first
+        assert kombu_msg["headers"]["id"].startswith("k-")
+        assert fast_msg["headers"]["id"].startswith("f-")
+        for msg in (kombu_msg, fast_msg):
+            assert msg["headers"]["root_id"] == msg["headers"]["id"]
+            assert msg["properties"]["correlation_id"] == msg["headers"]["id"]
+            assert msg["headers"]["actions_token"] == "1"
+        strip = {k: v for k, v in kombu_msg["headers"].items() if k not in VOLATILE_HEADERS}
+        assert strip == {k: v for k, v in fast_msg["headers"].items() if k not in VOLATILE_HEADERS}
+        strip = {k: v for k, v in kombu_msg["properties"].items() if k not in VOLATILE_PROPERTIES}
+        assert strip == {
+            k: v for k, v in fast_msg["properties"].items() if k not in VOLATILE_PROPERTIES
+        }
+        assert set(kombu_msg) == set(fast_msg)
+        assert base64.b64decode(kombu_msg["body"]).replace(b" ", b"") == base64.b64decode(
+            fast_msg["body"]
+        ).replace(b" ", b"")
+
+
+def test_a_stock_worker_runs_fast_path_messages_like_apply_async(tapp, start_worker, r, uid):
+    # Given fast-path messages: successes, a failure that retries, and priorities
+    key = f"attempts-{uid}"
+    ok = tapp.actions.enqueue_many(tapp.add, [{"a": i, "b": 1} for i in range(20)], id=f"ok-{uid}")
+    retried = tapp.actions.enqueue_many(
+        tapp.fail_times, [{"key": key, "times": 1}], retries={"retryCount": 2,
+                                                              "initialInterval": 50},
+    )  # fmt: skip
+    failed = tapp.actions.enqueue_many(tapp.always_fail, [{"message": "no"}])
+    # When a stock `celery worker` consumes them
+    start_worker("tests.app")
+    # Then results, retries and failures land in the result backend as with apply_async
+    assert ok.results(timeout=30) == [i + 1 for i in range(20)]
+    assert retried[0].result(timeout=30) == 2
+    assert retried[0].info().failures == 1
+    with pytest.raises(tapp.CustomError, match="no"):
+        failed[0].result(timeout=30)
+    meta = tapp.app.backend.get_task_meta(ok[3].id)
+    assert (meta["status"], meta["result"], meta["name"]) == ("SUCCESS", 4, "tests.app.add")
+
+
+def test_bulk_ids_handles_and_per_item_options(tapp, module_worker, r, uid):
+    items = [{"a": 1}, ({"a": 2}, {"priority": "high"}), ({"a": 3}, {"id": f"own-{uid}"})]
+    handles = tapp.actions.enqueue_many(tapp.add, items, {"id": f"b-{uid}", "retries": 1})
+    assert len(handles) == 3
+    assert [h.id for h in handles] == [f"b-{uid}-0", f"b-{uid}-1", f"own-{uid}"]
+    assert handles[-1].id == f"own-{uid}" and handles[1:][0].id == f"b-{uid}-1"
+    assert handles.results(timeout=30) == [1, 2, 3]
+    assert handles[1].info().priority == "high"
+    assert handles[0].info().priority == "default"
+
+
+def test_bulk_duplicate_ids_are_all_or_nothing(tapp, module_worker, uid):
+    first = tapp.actions.enqueue_many(tapp.add, [{"a": 1}] * 3, id=f"d-{uid}")
+    first.results(timeout=30)
+    again = tapp.actions.enqueue_many(tapp.add, [{"a": 9}] * 4, id=f"d-{uid}",
+                                      on_duplicate_id="ignore")  # fmt: skip
+    assert again.results(timeout=30) == [1, 1, 1, 9]
+    with pytest.raises(InvalidOptions, match="whole batch"):
+        tapp.actions.enqueue_many(tapp.add, [({"a": 1}, {"onDuplicateID": "ignore"})])
+
+
+def test_as_completed_with_progress_and_exceptions(tapp, module_worker, uid):
+    items = [{"message": "x"}] * 2
+    bad = tapp.actions.enqueue_many(tapp.always_fail, items)
+    progress = []
+    outcomes = list(bad.as_completed(timeout=30, on_progress=lambda d, t: progress.append((d, t))))
+    assert sorted(o.index for o in outcomes) == [0, 1]
+    assert all(not o.ok and isinstance(o.value, tapp.CustomError) for o in outcomes)
+    assert progress == [(1, 2), (2, 2)]
+    with pytest.raises(tapp.CustomError):
+        bad.results(timeout=30)
+    got = bad.results(timeout=30, return_exceptions=True)
+    assert all(isinstance(v, tapp.CustomError) for v in got)
+
+
+def test_bulk_wait_timeout_and_cancelled_items(tapp, module_worker, uid):
+    later = tapp.actions.enqueue_many(tapp.add, [{"a": 1}] * 2, start_at="2099-01-01T00:00Z")
+    assert {h.status() for h in later} == {ActionStatus.SCHEDULED}
+    with pytest.raises(ActionTimeout, match="2 of 2"):
+        later.results(timeout=0.5)
+    assert later[0].cancel() and later[1].cancel()
+    got = later.results(timeout=10, return_exceptions=True)
+    assert all(isinstance(v, ActionCancelled) for v in got)
+
+
+def test_a_bulk_in_a_limited_queue_respects_the_limit(tapp, module_worker, r, uid):
+    key = f"gate-{uid}"
+    handles = tapp.actions.enqueue_many(
+        tapp.gated, [{"key": key, "ms": 30}] * 10, queue={"name": f"bq-{uid}", "maxConcurrency": 2}
+    )
+    handles.results(timeout=30)
+    assert int(r.get(f"{key}:max")) == 2
+    wait_for(lambda: not list(r.scan_iter(f"actions:q:bq-{uid}:*")), what="queue keys gone")
