@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import click
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
-from .errors import ActionNotFound
+from .bulk import BulkHandles
+from .errors import ActionNotFound, ActionTimeout
 from .handles import ActionInfo
 from .queues import SlotHolder, active_queues
 
@@ -121,3 +132,42 @@ def workers(ctx: click.Context) -> None:
     for name, score in rows:
         table.add_row(name, f"{(now_ms - score) / 1000:.1f}s ago")
     Console().print(table)
+
+
+@actions.command()
+@click.argument("base_id")
+@click.option("--count", "-n", type=int, required=True, help="How many items the bulk had.")
+@click.option("--timeout", type=float, default=None, help="Give up after this many seconds.")
+@click.pass_context
+def wait(ctx: click.Context, base_id: str, count: int, timeout: float | None) -> None:
+    """Wait for a bulk enqueue (ids BASE_ID-0 .. BASE_ID-<count-1>) with a progress bar."""
+    found = _actions(ctx)
+    first = found.store.record(f"{base_id}-0")
+    if first is None:
+        raise click.ClickException(f"no action with id {base_id}-0")
+    handles = BulkHandles(found, first["action"], base_id, count)
+    failed = 0
+    with progress_bar(f"waiting for {count} actions", count) as (bar, task):
+        try:
+            for outcome in handles.as_completed(timeout=timeout):
+                failed += 0 if outcome.ok else 1
+                bar.update(task, advance=1, failed=failed)
+        except ActionTimeout as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"{count - failed} succeeded, {failed} failed or cancelled")
+    if failed:
+        ctx.exit(1)
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None = None) -> Iterator[tuple[Progress, TaskID]]:
+    """A rich progress bar for a bulk wait (also used by the demo)."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("failed {task.fields[failed]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns) as bar:
+        yield bar, bar.add_task(description, total=total, failed=0)

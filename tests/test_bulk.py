@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -128,3 +131,18 @@ def test_a_bulk_in_a_limited_queue_respects_the_limit(tapp, module_worker, r, ui
     handles.results(timeout=30)
     assert int(r.get(f"{key}:max")) == 2
     wait_for(lambda: not list(r.scan_iter(f"actions:q:bq-{uid}:*")), what="queue keys gone")
+
+
+def test_celery_actions_wait_shows_a_bulk_finishing(tapp, module_worker, redis_url, uid):
+    tapp.actions.enqueue_many(tapp.add, [{"a": i} for i in range(5)], id=f"w-{uid}")
+    tapp.actions.enqueue_many(tapp.always_fail, [{"message": "m"}], id=f"wf-{uid}")
+    command = [sys.executable, "-m", "celery", "-A", "tests.app", "actions", "wait"]
+    env = {**os.environ, "REDIS_URL": redis_url}
+    ok = subprocess.run([*command, f"w-{uid}", "-n", "5", "--timeout", "30"], env=env,
+                        capture_output=True, text=True)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert "5 succeeded, 0 failed" in ok.stdout
+    bad = subprocess.run([*command, f"wf-{uid}", "-n", "1", "--timeout", "30"], env=env,
+                         capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode == 1
+    assert "0 succeeded, 1 failed" in bad.stdout
