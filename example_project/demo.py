@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.live import Live
 
 from celery_actions import ActionCancelled, ActionInfo, ActionStatus
+from celery_actions.cli import progress_bar
 from celery_actions.embedded import EmbeddedRedis
 from celery_actions.processes import WorkerProcess
 
@@ -43,6 +44,7 @@ REFRESH_S = 0.25
 RESULT_TIMEOUT_S = 10.0
 WORKER_THREADS = 4
 LOG_TAIL_LINES = 40
+BULK_EMAILS = 300
 
 Rows = list[tuple["Tracked", ActionInfo]]
 
@@ -241,6 +243,39 @@ def summarize(
     return problems
 
 
+def bulk_newsletter(console: Console, run_id: str, count: int = BULK_EMAILS) -> list[str]:
+    """Enqueue a newsletter to ``count`` readers in one call and wait with a progress bar."""
+    from .celery_app import actions
+    from .shop_actions import send_email
+
+    readers = [{"to": f"reader{i}@example.com", "subject": "News"} for i in range(count)]
+    began = time.monotonic()
+    handles = actions.enqueue_many(send_email, readers, {"id": f"news-{run_id}",
+                                                         "priority": "low"})  # fmt: skip
+    enqueued_s = time.monotonic() - began
+    console.print(
+        f"bulk      enqueue_many of {count} emails (ids news-{run_id}-0..{count - 1}) "
+        f"took {enqueued_s * 1000:.0f} ms",
+        highlight=False,
+    )
+    failed = 0
+    if console.is_interactive:
+        with progress_bar(f"newsletter: {count} emails", count) as (bar, task):
+            for outcome in handles.as_completed(timeout=RESULT_TIMEOUT_S * 3):
+                failed += 0 if outcome.ok else 1
+                bar.update(task, advance=1, failed=failed)
+    else:
+        marks = {count * q // 4 for q in (1, 2, 3, 4)}
+        for done, outcome in enumerate(handles.as_completed(timeout=RESULT_TIMEOUT_S * 3), 1):
+            failed += 0 if outcome.ok else 1
+            if done in marks:
+                console.print(f"  newsletter {done}/{count} sent, {failed} failed", highlight=False)
+    console.print(
+        f"bulk      {count} emails done in {time.monotonic() - began:.1f}s", highlight=False
+    )
+    return [f"{failed} newsletter emails failed"] if failed else []
+
+
 def report_problems(console: Console, setup: Setup, problems: list[str]) -> None:
     """Say what went wrong, with the end of the worker's log."""
     console.print("[bold red]the demo did not end as expected:[/]")
@@ -261,13 +296,15 @@ def run(console: Console, deadline_s: float) -> int:
         from .scenario import enqueue_mix
         from .shop_actions import PaymentDeclined
 
-        scenario = enqueue_mix(uuid.uuid4().hex[:6])
+        run_id = uuid.uuid4().hex[:6]
+        scenario = enqueue_mix(run_id)
         for note in scenario.notes:
             console.print(f"  {note}", highlight=False)
         rows = follow(console, scenario.tracked, deadline_s)
         if not all_finished(rows):
             console.print(f"[bold red]deadline of {deadline_s:g}s passed[/]")
         problems = summarize(console, setup, scenario, rows, PaymentDeclined)
+        problems += bulk_newsletter(console, run_id)
         if problems:
             report_problems(console, setup, problems)
         with console.status("stopping the worker, the supplier API and Redis..."):
