@@ -23,7 +23,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .common import Row, WorkerSettings, bench_env, log
+from .common import Row, WorkerSettings, bench_env, log, source_state
 
 BENCHMARKS = ("enqueue", "throughput", "latency")
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -46,8 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--warmup-n", type=int, default=300, help="throughput: warm-up tasks per side (discarded)"
     )
-    p.add_argument("--calls", type=int, default=500, help="enqueue: calls per batch")
-    p.add_argument("--rounds", type=int, default=10, help="enqueue: rounds (plus one warm-up)")
+    p.add_argument("--calls", type=int, default=400, help="enqueue: calls per batch")
+    p.add_argument("--rounds", type=int, default=8, help="enqueue: rounds (plus one warm-up)")
     p.add_argument("--samples", type=int, default=200, help="latency: samples per side")
     p.add_argument(
         "--latency-warmup", type=int, default=10, help="latency: warm-up samples (discarded)"
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             from . import throughput
 
             log(f"throughput: {args.throughput_rounds} rounds x {args.n} tasks per side")
-            rows.append(throughput.run(env, args.n, args.throughput_rounds, args.warmup_n))
+            rows.extend(throughput.run(env, args.n, args.throughput_rounds, args.warmup_n))
         if "latency" in args.chosen:
             from . import latency
 
@@ -145,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     duration = time.monotonic() - started
     versions = {name: _version(name) for name in ("celery", "kombu", "redis", "celery-actions")}
     raw_ack = "acks_late=True" if args.raw_acks_late else "Celery default (early ack)"
+    source = source_state()
     header = [
+        f"source: commit {source['commit']}, celery_actions/ {source['library']}",
         f"worker: {worker.describe()} (both sides); raw tasks: {raw_ack}; actions: acks_late",
         f"redis-server {redis_version} (embedded, private); "
         + ", ".join(f"{k} {v}" for k, v in versions.items())
@@ -161,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": command,
         "started_at": started_wall.isoformat(),
         "duration_s": round(duration, 1),
+        "source": source,
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),

@@ -6,6 +6,7 @@ import importlib
 import math
 import os
 import statistics
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -124,10 +125,14 @@ class BenchEnv:
         proc.start(timeout=60)
         try:
             yield proc
+        except BaseException:
+            log(f"worker log kept at {proc.log}")
+            raise
+        else:
+            proc.log.unlink(missing_ok=True)
         finally:
             proc.stop()
             self._workers.remove(proc)
-            proc.log.unlink(missing_ok=True)
 
     def purge(self) -> int:
         """Empty the Celery queue (every priority list); returns how many messages went."""
@@ -165,6 +170,47 @@ def bench_env(worker: WorkerSettings, raw_acks_late: bool = False) -> Iterator[B
             yield env
         finally:
             env.stop_workers()
+
+
+def source_state() -> dict[str, str]:
+    """The git commit of the source tree, and whether the library has uncommitted edits."""
+
+    def git(*args: str) -> str:
+        try:
+            out = subprocess.run(
+                ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.SubprocessError):
+            return ""
+        return out.stdout.strip() if out.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "celery_actions")
+    return {"commit": commit, "library": "uncommitted edits" if dirty else "clean"}
+
+
+def group_cpu_seconds(pgid: int) -> float | None:
+    """CPU seconds (user + system) of the live processes of a process group (Linux /proc).
+
+    A worker started by WorkerProcess leads its own session, so its group is the main
+    process and its pool. None where /proc is not available.
+    """
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").exists():
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # exited meanwhile
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+        if int(fields[2]) == pgid:  # fields: state ppid pgrp ... utime(11) stime(12)
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
 
 
 def median(values: Sequence[float]) -> float:

@@ -67,6 +67,7 @@ class Publisher:
             time_limit=options.pop("time_limit", None),
             soft_time_limit=options.pop("soft_time_limit", None),
             create_sent_event=app.conf.task_send_sent_event,
+            ignore_result=True,  # ActionTask stores outcomes itself
             root_id=root_id,
             parent_id=parent_id,
             **options,

@@ -140,7 +140,7 @@ class Envelopes:
                 "argsrepr": "()",
                 "kwargsrepr": _HOLES[1],
                 "origin": anon_nodename(),
-                "ignore_result": False,
+                "ignore_result": True,  # ActionTask stores outcomes itself
                 "replaced_task_nesting": 0,
                 "stamped_headers": None,
                 "stamps": {},

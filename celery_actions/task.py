@@ -5,26 +5,34 @@ token must be current and the job waiting, or the message is stale and is droppe
 ``Ignore``), re-validates the params, runs the function and records the outcome (one more
 Lua call, which also frees the lease and queue slot and admits the next waiting job).
 A failed attempt with retries left is scheduled in Redis and reported to Celery as
-``Retry`` (Flower shows it retried); the final failure re-raises the action's own error,
-so Celery stores it and ``result()`` raises it with its type.
+``Retry`` (Flower shows it retried); the final failure re-raises the action's own error.
+
+Action messages say ``ignore_result``: the task stores every outcome in the result
+backend itself, right after recording it in Redis, so the backend never disagrees with
+the job record (Celery would otherwise store a hard time limit's failure for an action
+that is about to run again).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 from datetime import UTC, datetime
+from traceback import format_exception
 from typing import TYPE_CHECKING, Any
 
 from celery import Task
-from celery.exceptions import Ignore, Retry
+from celery.app.task import Context
+from celery.exceptions import Ignore, Retry, TimeLimitExceeded
 from kombu.utils.json import dumps as kombu_dumps
 
 from . import retries
 from .dispatch import TOKEN_HEADER
 from .errors import InvalidParams
 from .options import EnqueueOptions, RetrySchedule
+from .store import Claim
 
 if TYPE_CHECKING:
     from .actions import Actions
@@ -41,6 +49,16 @@ def _type_name(exc: BaseException) -> str:
 
 def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:ERROR_TEXT_LIMIT]
+
+
+def _storing(request: Any) -> Any:
+    """The request as the backend should see it: its message said ``ignore_result`` only so
+    that Celery leaves the storing to us."""
+    if request is None:
+        return None
+    context = Context(vars(request))
+    context.ignore_result = False
+    return context
 
 
 class ActionTask(Task):  # type: ignore[misc]
@@ -83,8 +101,7 @@ class ActionTask(Task):  # type: ignore[misc]
         return self.AsyncResult(handle.id)
 
     def _run_action(self, request: Any, token: str, kwargs: dict[str, Any]) -> Any:
-        actions = self.actions
-        store = actions.store
+        store = self.actions.store
         job_id = request.id
         worker = f"{request.hostname or _HOST}:{os.getpid()}"
         claim = store.claim(job_id, token, worker)
@@ -93,36 +110,77 @@ class ActionTask(Task):  # type: ignore[misc]
         try:
             params = self.params_model.load(kwargs)
         except InvalidParams as exc:
-            self._finish(job_id, token, "failed", exc)
+            self._record_failure(job_id, token, exc, None, request)
             raise
         try:
             result = self.run(**params)
         except Exception as exc:
             policy = RetrySchedule.from_json(json.loads(claim.options_json)["retry"])
-            failures = claim.failures + 1
-            outcome, delay = "failed", 0
-            if failures <= policy.retry_count:
-                outcome, delay = "retry", retries.delay_ms(policy, failures)
-            status, due = self._finish(
-                job_id,
-                token,
-                outcome,
-                exc,
-                delay_ms=delay,
-                deadline_ms=claim.first_started_ms + policy.retry_for_ms,
-                retry_count=policy.retry_count,
-            )
-            if status == "retrying" and due is not None:
-                raise Retry(exc=exc, when=datetime.fromtimestamp(due / 1000, UTC)) from exc
+            self._record_failure(job_id, token, exc, (policy, claim), request)
             raise
         if self.backend.serializer == "json":
             try:
                 kombu_dumps(result)  # type: ignore[no-untyped-call]
             except TypeError as exc:
-                self._finish(job_id, token, "failed", exc)
+                self._record_failure(job_id, token, exc, None, request)
                 raise
         self._finish(job_id, token, "complete", None)
+        self.backend.mark_as_done(job_id, result, request=_storing(request))
         return result
+
+    def _record_failure(
+        self,
+        job_id: str,
+        token: str,
+        exc: BaseException,
+        retry: tuple[RetrySchedule, Claim] | None,
+        request: Any,
+    ) -> None:
+        """Record a failed attempt: a retry when the policy allows, else the final failure.
+
+        Raises Celery's Retry for a retry (Flower shows it retried); otherwise the failure
+        is stored and the caller re-raises the action's own error.
+        """
+        outcome, delay, deadline, count = "failed", 0, 0, 0
+        if retry is not None:
+            policy, claim = retry
+            failures = claim.failures + 1
+            deadline, count = claim.first_started_ms + policy.retry_for_ms, policy.retry_count
+            if failures <= policy.retry_count:
+                outcome, delay = "retry", retries.delay_ms(policy, failures)
+        status, due = self._finish(
+            job_id, token, outcome, exc, delay_ms=delay, deadline_ms=deadline, retry_count=count
+        )
+        traceback = "".join(format_exception(exc))
+        if status == "retrying" and due is not None:
+            self.backend.mark_as_retry(job_id, exc, traceback, request=_storing(request))
+            raise Retry(exc=exc, when=datetime.fromtimestamp(due / 1000, UTC)) from exc
+        self.backend.mark_as_failure(job_id, exc, traceback, request=_storing(request))
+
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        """A hard time limit killed the action (called in the worker's main process).
+
+        Celery stores nothing itself for actions (their messages say ``ignore_result``), so
+        the timeout is recorded as a failed attempt under the retry policy, and its queue
+        slot is released at once.
+        """
+        if not isinstance(exc, TimeLimitExceeded):
+            return
+        record = self.actions.store.record(task_id)
+        if record is None or record.get("status") != "running":
+            return
+        claim = Claim(
+            attempt=int(record.get("attempts", 0)),
+            failures=int(record.get("failures", 0)),
+            first_started_ms=int(record.get("first_started_at") or 0),
+            options_json=record.get("options", "{}"),
+            now_ms=0,
+        )
+        policy = RetrySchedule.from_json(json.loads(claim.options_json)["retry"])
+        with contextlib.suppress(Retry, Ignore):
+            self._record_failure(task_id, record["token"], exc, (policy, claim), None)
 
     def _finish(
         self,
@@ -150,6 +208,6 @@ class ActionTask(Task):  # type: ignore[misc]
         if status == "stale":
             raise Ignore()  # our lease was reclaimed; the re-dispatched run owns the job
         if status == "cancelled":
-            self.backend.mark_as_revoked(job_id, "cancelled", request=self.request)
+            self.backend.mark_as_revoked(job_id, "cancelled")
             raise Ignore()
         return status, due

@@ -105,3 +105,11 @@ def gated(key: str, ms: int) -> int:
     time.sleep(ms / 1000)
     r.decr(f"{key}:now")
     return current
+
+
+@actions.action(retries={"retryCount": 1, "initialInterval": 10}, celery_options={"time_limit": 1})
+def too_slow(key: str, seconds: float) -> str:
+    """Killed by its 1 s hard time limit (on a prefork worker)."""
+    r.rpush(key, _now_ms())
+    time.sleep(seconds)
+    return "done"

@@ -1,0 +1,88 @@
+"""Hard time limits, worker-side params validation, and events for Flower."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+
+import pytest
+from celery.exceptions import TimeLimitExceeded
+
+from celery_actions import ActionStatus, InvalidParams
+from celery_actions.store import NewJob
+from celery_actions.testing import wait_for
+
+RETRY_NONE = '{"retry":{"n":0,"i":1000,"m":null,"f":2,"r":false,"d":1000}}'
+
+
+def test_a_hard_time_limit_is_a_failed_attempt_and_frees_the_slot(tapp, start_worker, r, uid):
+    # Given a prefork worker and an action killed by its 1 s hard time limit, 1 retry
+    queue = f"tl-{uid}"
+    start_worker("tests.app", pool="prefork", concurrency=2, args=("-Q", queue))
+    key = f"starts-{uid}"
+    slow = tapp.actions.enqueue(tapp.too_slow, {"key": key, "seconds": 5}, queue=queue,
+                                celery_queue=queue)  # fmt: skip
+    wait_for(lambda: slow.status() is ActionStatus.RUNNING, what="running")
+    waiter = tapp.actions.enqueue(tapp.add, {"a": 5}, queue=queue, celery_queue=queue)
+    # When the limit kills it, then the waiter gets the slot and the retry runs after it
+    assert waiter.result(timeout=30) == 5
+    with pytest.raises(TimeLimitExceeded):
+        slow.result(timeout=30)
+    info = slow.info()
+    assert (info.status, info.attempts, info.failures) == (ActionStatus.FAILED, 2, 2)
+    assert info.error_type == "billiard.exceptions.TimeLimitExceeded"  # celery re-exports it
+    assert r.llen(key) == 2
+    assert r.zcard(f"actions:q:{queue}:slots") == 0
+
+
+def test_params_are_validated_again_on_the_worker(tapp, module_worker, uid):
+    # Given a job whose recorded params do not fit the action (written around enqueue)
+    job = NewJob(f"bad-{uid}", "tests.app.add", '{"a":"not a number"}', RETRY_NONE,
+                 "default", "", 1, "", None)  # fmt: skip
+    _, dispatch = tapp.actions.store.enqueue([job], "error")
+    tapp.actions.publisher.publish(dispatch)
+    # Then the worker refuses them: the action fails without running
+    with pytest.raises(InvalidParams, match="'a'"):
+        tapp.actions.handle(tapp.add, job.id).result(timeout=20)
+    assert tapp.actions.handle(tapp.add, job.id).status() is ActionStatus.FAILED
+
+
+def test_flower_sees_scheduled_and_running_actions(tapp, module_worker, uid):
+    # Given an event receiver like Flower's
+    seen: dict[str, list[str]] = {}
+
+    def on_event(event):
+        if event.get("uuid", "").endswith(uid):
+            seen.setdefault(event["uuid"], []).append(event["type"])
+
+    stop = threading.Event()
+
+    def listen():
+        with tapp.app.connection() as conn:
+            receiver = tapp.app.events.Receiver(conn, handlers={"*": on_event})
+            while not stop.is_set():
+                with contextlib.suppress(socket.timeout, TimeoutError):
+                    receiver.capture(limit=None, timeout=0.5, wakeup=False)
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+
+    def subscribed() -> bool:  # pub/sub keeps nothing: probe until the receiver hears one
+        with tapp.app.events.default_dispatcher() as dispatcher:
+            dispatcher.send("task-probe", uuid=f"probe-{uid}")
+        return f"probe-{uid}" in seen
+
+    wait_for(subscribed, timeout=10, interval=0.1, what="the event receiver")
+    # When one action is scheduled and another runs
+    scheduled = tapp.actions.enqueue(tapp.add, {"a": 1}, id=f"s-{uid}",
+                                     start_at="2099-01-01T00:00Z")  # fmt: skip
+    ran = tapp.actions.enqueue(tapp.add, {"a": 1}, id=f"r-{uid}")
+    assert ran.result(timeout=20) == 1
+    # Then the scheduled one was announced and the other one's life was visible
+    wait_for(lambda: "task-succeeded" in seen.get(ran.id, []), what=f"events, got {seen}")
+    assert "task-sent" in seen.get(scheduled.id, [])
+    assert {"task-sent", "task-received", "task-started"} <= set(seen[ran.id])
+    scheduled.cancel()
+    stop.set()
+    listener.join(10)
