@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import socket
 import threading
 
 import pytest
@@ -56,14 +54,13 @@ def test_flower_sees_scheduled_and_running_actions(tapp, module_worker, uid):
         if event.get("uuid", "").endswith(uid):
             seen.setdefault(event["uuid"], []).append(event["type"])
 
-    stop = threading.Event()
+    receivers = []
 
     def listen():
         with tapp.app.connection() as conn:
             receiver = tapp.app.events.Receiver(conn, handlers={"*": on_event})
-            while not stop.is_set():
-                with contextlib.suppress(socket.timeout, TimeoutError):
-                    receiver.capture(limit=None, timeout=0.5, wakeup=False)
+            receivers.append(receiver)
+            receiver.capture(limit=None, timeout=None, wakeup=False)  # until should_stop
 
     listener = threading.Thread(target=listen, daemon=True)
     listener.start()
@@ -84,5 +81,6 @@ def test_flower_sees_scheduled_and_running_actions(tapp, module_worker, uid):
     assert "task-sent" in seen.get(scheduled.id, [])
     assert {"task-sent", "task-received", "task-started"} <= set(seen[ran.id])
     scheduled.cancel()
-    stop.set()
+    receivers[0].should_stop = True
     listener.join(10)
+    assert not listener.is_alive()
