@@ -311,22 +311,17 @@ class Actions:
         )
 
     def _check_free(self, handles: BulkHandles) -> None:
+        """Raise DuplicateActionId if any id of the batch is taken (checked chunk by chunk)."""
         seen: set[str] = set()
-        ids = list(handles.ids()) if len(handles) <= BULK_CHUNK else None
         for start in range(0, len(handles), BULK_CHUNK):
-            chunk = ids or [
-                handles.id(i) for i in range(start, min(start + BULK_CHUNK, len(handles)))
-            ]
-            if handles._overrides:  # per-item ids may collide with each other
-                for i in chunk:
-                    if i in seen:
-                        raise DuplicateActionId(i)
-                    seen.add(i)
+            chunk = [handles.id(i) for i in range(start, min(start + BULK_CHUNK, len(handles)))]
+            for action_id in chunk:
+                if action_id in seen:  # per-item ids may collide with generated ones
+                    raise DuplicateActionId(action_id)
+                seen.add(action_id)
             taken = self.store.taken_ids(chunk)
             if taken:
                 raise DuplicateActionId(taken[0])
-            if ids is not None:
-                break
 
     def _announce(self, jobs: Sequence[NewJob], outcomes: Sequence[str]) -> None:
         for job, outcome in zip(jobs, outcomes, strict=True):

@@ -9,6 +9,7 @@ carries the job's dispatch token in the ``actions_token`` header.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from celery import Celery
@@ -81,8 +82,6 @@ class Publisher:
         """Send a ``task-sent`` event with the eta, so Flower lists a scheduled action."""
         if not self.app.conf.task_send_sent_event:
             return
-        from datetime import UTC, datetime
-
         eta = datetime.fromtimestamp(eta_ms / 1000, UTC).isoformat()
         with self.app.events.default_dispatcher() as dispatcher:
             dispatcher.send(

@@ -19,7 +19,7 @@ import contextlib
 import json
 import os
 import socket
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from traceback import format_exception
 from typing import TYPE_CHECKING, Any
 
@@ -90,8 +90,6 @@ class ActionTask(Task):  # type: ignore[misc]
         if options.get("eta") is not None:
             enqueue_options["start_at"] = options["eta"]
         elif options.get("countdown"):
-            from datetime import timedelta
-
             enqueue_options["start_at"] = datetime.now(UTC) + timedelta(
                 seconds=float(options["countdown"])
             )
