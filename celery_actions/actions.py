@@ -174,19 +174,8 @@ class Actions:
         job_id: str | None = None,
     ) -> tuple[NewJob, ResolvedOptions]:
         resolved = resolve(call, task.action_defaults, self.settings.environment)
-        params_json = _compact(task.params_model.validate(params))
-        job = NewJob(
-            id=job_id or resolved.id or uuid.uuid4().hex,
-            action=task.name,
-            params_json=params_json,
-            options_json=_compact({"retry": resolved.retry.to_json()}),
-            priority=resolved.priority.value,
-            queue=resolved.queue or "",
-            limit=resolved.max_concurrency,
-            celery_queue=resolved.celery_queue or "",
-            start_at_ms=resolved.start_at_ms,
-        )
-        return job, resolved
+        job_id = job_id or resolved.id or uuid.uuid4().hex
+        return self._new_job(task, job_id, params, resolved, None), resolved
 
     def enqueue(
         self,
@@ -277,13 +266,13 @@ class Actions:
                     if own
                     else shared_resolved
                 )
-                jobs.append(self._bulk_job(task, handles.id(index), params, resolved, route))
+                jobs.append(self._new_job(task, handles.id(index), params, resolved, route))
             outcomes, dispatch = self.store.enqueue(jobs, "ignore" if ignore else "error")
             self._publish(dispatch)
             self._announce(jobs, outcomes)
         return handles
 
-    def _bulk_job(
+    def _new_job(
         self,
         task: ActionTask,
         job_id: str,
@@ -291,6 +280,7 @@ class Actions:
         resolved: ResolvedOptions,
         route: Route | None,
     ) -> NewJob:
+        """Validate params and build the job; with a fast-path route, its envelope too."""
         params_json = task.params_model.dump_json(params)
         list_key = envelope = ""
         if route is not None and not resolved.celery_queue:
