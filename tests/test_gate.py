@@ -156,3 +156,15 @@ def test_worker_refuses_an_evicting_redis(redis_url):
         assert ConfigurationError.__name__ in worker.output()
     finally:
         client.config_set("maxmemory-policy", "noeviction")
+
+
+def test_a_thousand_queue_names_leave_nothing_behind(tapp, two_workers, r, uid):
+    # Given one queue per customer, a thousand of them
+    items = [({"a": i}, {"queue": f"cust-{uid}-{i}"}) for i in range(1000)]
+    # When each runs one action
+    handles = tapp.actions.enqueue_many(tapp.add, items)
+    assert handles.results(timeout=60) == list(range(1000))
+    # Then no key of any of them remains, and no queue is listed as active
+    assert not list(r.scan_iter(f"actions:q:cust-{uid}-*", count=10_000))
+    active = r.zrange("actions:queues", 0, -1)
+    assert not [name for name in active if name.startswith(f"cust-{uid}-")]
