@@ -46,8 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--warmup-n", type=int, default=300, help="throughput: warm-up tasks per side (discarded)"
     )
-    p.add_argument("--calls", type=int, default=400, help="enqueue: calls per batch")
-    p.add_argument("--rounds", type=int, default=8, help="enqueue: rounds (plus one warm-up)")
+    p.add_argument("--calls", type=int, default=200, help="enqueue: calls per batch")
+    p.add_argument("--rounds", type=int, default=16, help="enqueue: rounds (plus one warm-up)")
     p.add_argument("--samples", type=int, default=200, help="latency: samples per side")
     p.add_argument(
         "--latency-warmup", type=int, default=10, help="latency: warm-up samples (discarded)"
@@ -77,6 +77,13 @@ def _version(name: str) -> str:
         return version(name)
     except PackageNotFoundError:
         return "not installed" if name != "celery-actions" else "source tree"
+
+
+def _loadavg() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
 
 
 def _fmt(value: float, unit: str) -> str:
@@ -123,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     worker = WorkerSettings(args.pool, args.concurrency, args.loglevel)
     started_wall = datetime.now(UTC)
     started = time.monotonic()
+    source = source_state()  # before the run: others may commit while it runs
+    load_before = _loadavg()
     rows: list[Row] = []
     with bench_env(worker, raw_acks_late=args.raw_acks_late) as env:
         redis_version = str(env.r.info("server")["redis_version"])
@@ -145,9 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     duration = time.monotonic() - started
     versions = {name: _version(name) for name in ("celery", "kombu", "redis", "celery-actions")}
     raw_ack = "acks_late=True" if args.raw_acks_late else "Celery default (early ack)"
-    source = source_state()
+    load_after = _loadavg()
     header = [
-        f"source: commit {source['commit']}, celery_actions/ {source['library']}",
+        f"source: commit {source['commit']}, celery_actions/ {source['library']}; "
+        f"1-min load average before/after: {load_before} / {load_after} "
+        "(other processes on the machine skew absolutes; read the ratios)",
         f"worker: {worker.describe()} (both sides); raw tasks: {raw_ack}; actions: acks_late",
         f"redis-server {redis_version} (embedded, private); "
         + ", ".join(f"{k} {v}" for k, v in versions.items())
@@ -164,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         "started_at": started_wall.isoformat(),
         "duration_s": round(duration, 1),
         "source": source,
+        "load_average_1min": {"before": load_before, "after": load_after},
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),

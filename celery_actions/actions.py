@@ -250,8 +250,8 @@ class Actions:
                 raise type(exc)(f"item {index}: {exc}", field=f"[{index}].{exc.field}") from None
         handles = BulkHandles(self, task.name, base.id or uuid.uuid4().hex, len(batch), overrides)
         ignore = shared_resolved.on_duplicate_id == "ignore"
-        if not ignore:
-            self._check_free(handles)
+        if not ignore and (len(batch) > BULK_CHUNK or overrides):
+            self._check_free(handles)  # one chunk is checked atomically by enqueue.lua
         if self.rate_limit is not None and batch:
             self.store.take_rate(self.rate_limit, len(batch))
 
