@@ -15,7 +15,7 @@ from .bulk import BulkHandles
 from .celery_config import apply_defaults, priority_map
 from .dispatch import Publisher
 from .errors import ActionsError, DuplicateActionId, InvalidOptions, InvalidParams
-from .fastpath import Envelopes, Route
+from .fastpath import Envelopes, Lineage
 from .handles import BackgroundActionHandle
 from .options import EnqueueOptions, ResolvedOptions, parse_options, resolve
 from .params import ParamsModel
@@ -175,7 +175,8 @@ class Actions:
     ) -> tuple[NewJob, ResolvedOptions]:
         resolved = resolve(call, task.action_defaults, self.settings.environment)
         job_id = job_id or resolved.id or uuid.uuid4().hex
-        return self._new_job(task, job_id, params, resolved, None), resolved
+        lineage = None if self.envelopes is None else self.envelopes.lineage()
+        return self._new_job(task, job_id, params, resolved, lineage), resolved
 
     def enqueue(
         self,
@@ -256,7 +257,7 @@ class Actions:
             self.store.take_rate(self.rate_limit, len(batch))
 
         # Pass 2: build and write chunk by chunk.
-        route = None if self.envelopes is None else self.envelopes.route(task.name, "")
+        lineage = None if self.envelopes is None else self.envelopes.lineage()
         for start in range(0, len(batch), BULK_CHUNK):
             jobs: list[NewJob] = []
             for index in range(start, min(start + BULK_CHUNK, len(batch))):
@@ -266,7 +267,7 @@ class Actions:
                     if own
                     else shared_resolved
                 )
-                jobs.append(self._new_job(task, handles.id(index), params, resolved, route))
+                jobs.append(self._new_job(task, handles.id(index), params, resolved, lineage))
             outcomes, dispatch = self.store.enqueue(jobs, "ignore" if ignore else "error")
             self._publish(dispatch)
             self._announce(jobs, outcomes)
@@ -278,14 +279,20 @@ class Actions:
         job_id: str,
         params: Mapping[str, Any] | None,
         resolved: ResolvedOptions,
-        route: Route | None,
+        lineage: Lineage | None,
     ) -> NewJob:
-        """Validate params and build the job; with a fast-path route, its envelope too."""
+        """Validate params and build the job; on the fast path, its envelope and event too."""
         params_json = task.params_model.dump_json(params)
-        list_key = envelope = ""
-        if route is not None and not resolved.celery_queue:
-            list_key = route.list_keys[resolved.priority]
-            envelope = Envelopes.build(route.pieces[resolved.priority], job_id, params_json)
+        list_key = envelope = event_channel = event = ""
+        if self.envelopes is not None and lineage is not None:
+            route = self.envelopes.route(task.name, resolved.celery_queue or "")
+            if route is not None:
+                start_at = resolved.start_at
+                eta = None if start_at is None else start_at.isoformat()
+                list_key, event_channel = route.list_keys[resolved.priority], route.event_channel
+                envelope, event = self.envelopes.build(
+                    route, resolved.priority, job_id, params_json, lineage, eta
+                )
         return NewJob(
             id=job_id,
             action=task.name,
@@ -298,6 +305,8 @@ class Actions:
             start_at_ms=resolved.start_at_ms,
             list_key=list_key,
             envelope=envelope,
+            event_channel=event_channel,
+            event=event,
         )
 
     def _check_free(self, handles: BulkHandles) -> None:
@@ -314,8 +323,9 @@ class Actions:
                 raise DuplicateActionId(taken[0])
 
     def _announce(self, jobs: Sequence[NewJob], outcomes: Sequence[str]) -> None:
+        """Send ``task-sent`` for scheduled jobs whose event enqueue.lua did not publish."""
         for job, outcome in zip(jobs, outcomes, strict=True):
-            if outcome == "scheduled" and job.start_at_ms is not None:
+            if outcome == "scheduled" and job.start_at_ms is not None and not job.event:
                 self.publisher.announce_scheduled(
                     job.id, job.action, job.params_json, job.start_at_ms
                 )

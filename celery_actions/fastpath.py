@@ -1,19 +1,22 @@
 """Celery messages written straight into a Redis broker's lists by the enqueue script.
 
 When the broker is the same Redis (host, port, db) as celery-actions, ``enqueue.lua``
-writes each job's record and LPUSHes its Celery message in one atomic call: no kombu
-producer per message, no outbox round trip, and a record never exists without its message.
-The envelope is exactly what kombu's Redis transport writes for ``apply_async`` (protocol
-2, JSON, base64 body, same headers and properties, same priority list), which a contract
-test checks against a stock worker. Anything unusual (another broker or serializer,
-compression, a non-direct exchange, a global key prefix) falls back to the normal
-publisher.
+records each job, LPUSHes its Celery message and PUBLISHes its ``task-sent`` event in one
+atomic call: no kombu producer per message, no outbox round trip, and a record never
+exists without its message. The envelopes are exactly what kombu's Redis transport writes
+for ``apply_async`` and for Celery's event dispatcher (protocol 2, JSON, base64 bodies,
+same headers and properties, same priority lists and event channel); a contract test
+checks them against kombu's and a stock worker. Anything unusual (another broker or
+serializer, compression, a non-direct exchange, a global key prefix, expiring queues)
+falls back to the normal publisher.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -21,13 +24,15 @@ from urllib.parse import urlparse
 
 from celery import Celery
 from celery.utils.nodenames import anon_nodename
+from celery.utils.time import utcoffset
 
 from .celery_config import broker_transport
 from .dispatch import TOKEN_HEADER
 from .options import Priority
 
 _EMBED = ',{"callbacks":null,"errbacks":null,"chain":null,"chord":null}]'
-_HOLES = ("\x00id\x00", "\x00kwargsrepr\x00", "\x00tag\x00", "\x00body\x00")
+# Holes in the templates: 0 id, 1 kwargsrepr, 2 delivery tag, 3 body, 4 root_id, 5 parent_id
+_HOLES = tuple(f"\x00hole{i}\x00" for i in range(6))
 
 
 def _location(url: str) -> tuple[str, int, int]:
@@ -36,22 +41,58 @@ def _location(url: str) -> tuple[str, int, int]:
     return (parsed.hostname or "localhost", parsed.port or 6379, int(db))
 
 
+def _holes(message: dict[str, Any]) -> tuple[str | int, ...]:
+    """JSON text split into literal pieces and hole numbers."""
+    parts: list[str | int] = [json.dumps(message)]
+    for number, hole in enumerate(_HOLES):
+        marker = json.dumps(hole)
+        split: list[str | int] = []
+        for part in parts:
+            if isinstance(part, int):
+                split.append(part)
+                continue
+            for i, chunk in enumerate(part.split(marker)):
+                if i:
+                    split.append(number)
+                if chunk:
+                    split.append(chunk)
+        parts = split
+    return tuple(parts)
+
+
+def _fill(pieces: tuple[str | int, ...], values: tuple[str, ...]) -> str:
+    return "".join(values[p] if isinstance(p, int) else p for p in pieces)
+
+
+@dataclass(frozen=True, slots=True)
+class Lineage:
+    """root_id and parent_id of actions enqueued from inside a task (else the action's own)."""
+
+    root_id: str | None = None
+    parent_id: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
-    """Where one action's messages go, and a template of its envelope."""
+    """Where one action's messages go, and templates of its envelope and sent event."""
 
+    action: str
+    queue: str
     list_keys: dict[Priority, str]
     pieces: dict[Priority, tuple[str | int, ...]]
+    event_channel: str
+    event_pieces: tuple[str | int, ...]
 
 
 class Envelopes:
-    """Builds Redis-transport Celery envelopes for actions, when it is safe to."""
+    """Builds Redis-transport Celery envelopes (and sent events) for actions."""
 
     def __init__(self, app: Celery, priorities: dict[Priority, int]) -> None:
         self.app = app
         self.priorities = priorities
         self._routes: dict[tuple[str, str], Route | None] = {}
         self._channel: Any = None
+        self._hostname = anon_nodename()
 
     @classmethod
     def for_app(
@@ -59,11 +100,10 @@ class Envelopes:
     ) -> Envelopes | None:
         """An envelope builder, or None when the broker is not this Redis or is unusual."""
         conf = app.conf
-        broker = str(conf.broker_url or "")
         options = conf.broker_transport_options or {}
         if (
             broker_transport(app) != "redis"
-            or _location(broker) != _location(redis_url)
+            or _location(str(conf.broker_url)) != _location(redis_url)
             or conf.task_protocol != 2
             or conf.task_serializer != "json"
             or conf.task_compression
@@ -72,6 +112,13 @@ class Envelopes:
         ):
             return None
         return cls(app, priorities)
+
+    def lineage(self) -> Lineage:
+        """The root and parent ids for actions enqueued now (inside a task, its ids)."""
+        parent = self.app.current_worker_task
+        if parent is None:
+            return Lineage()
+        return Lineage(parent.request.root_id or parent.request.id, parent.request.id)
 
     def route(self, action: str, celery_queue: str) -> Route | None:
         """The route of an action's messages, or None to use the normal publisher."""
@@ -86,9 +133,7 @@ class Envelopes:
         if task is None:
             return None
         exec_options = {k: v for k, v in task._get_exec_options().items() if v is not None}
-        if exec_options.get("expires") or exec_options.get("exchange"):
-            return None
-        if exec_options.get("routing_key"):
+        if any(exec_options.get(k) for k in ("expires", "exchange", "routing_key")):
             return None
         options: dict[str, Any] = {}
         if celery_queue:
@@ -108,78 +153,126 @@ class Envelopes:
         pieces: dict[Priority, tuple[str | int, ...]] = {}
         for priority, value in self.priorities.items():
             list_keys[priority] = channel._q_for_pri(queue.name, value)
-            pieces[priority] = self._template(task, queue.name, value)
-        return Route(list_keys, pieces)
+            pieces[priority] = self._message_template(task, queue.name, value)
+        event_channel = ""
+        if app.conf.task_send_sent_event:
+            event_channel = channel._get_publish_topic(app.conf.event_exchange, "task.sent")
+        return Route(action, queue.name, list_keys, pieces, event_channel, self._event_template())
 
     def _kombu_channel(self) -> Any:
         if self._channel is None:
-            connection = self.app.connection_for_write()
-            self._channel = connection.default_channel
+            self._channel = self.app.connection_for_write().default_channel
         return self._channel
 
-    def _template(self, task: Any, queue_name: str, priority: int) -> tuple[str | int, ...]:
-        """The envelope as literal pieces and hole numbers (0 id, 1 kwargsrepr, 2 tag, 3 body)."""
-        app = self.app
-        message = {
-            "body": _HOLES[3],
-            "content-encoding": "utf-8",
-            "content-type": "application/json",
-            "headers": {
-                "lang": "py",
-                "task": task.name,
-                "id": _HOLES[0],
-                "shadow": None,
-                "eta": None,
-                "expires": None,
-                "group": None,
-                "group_index": None,
-                "retries": 0,
-                "timelimit": [task.time_limit, task.soft_time_limit],
-                "root_id": _HOLES[0],
-                "parent_id": None,
-                "argsrepr": "()",
-                "kwargsrepr": _HOLES[1],
-                "origin": anon_nodename(),
-                "ignore_result": True,  # ActionTask stores outcomes itself
-                "replaced_task_nesting": 0,
-                "stamped_headers": None,
-                "stamps": {},
-                TOKEN_HEADER: "1",
-            },
-            "properties": {
-                "correlation_id": _HOLES[0],
-                "reply_to": app.thread_oid,
-                "delivery_mode": 2,
-                "delivery_info": {"exchange": "", "routing_key": queue_name},
-                "priority": priority,
-                "body_encoding": "base64",
-                "delivery_tag": _HOLES[2],
-            },
-        }
-        parts: list[str | int] = [json.dumps(message)]
-        for number, hole in enumerate(_HOLES):
-            marker = json.dumps(hole)
-            split: list[str | int] = []
-            for part in parts:
-                if isinstance(part, int):
-                    split.append(part)
-                    continue
-                for i, chunk in enumerate(part.split(marker)):
-                    if i:
-                        split.append(number)
-                    if chunk:
-                        split.append(chunk)
-            parts = split
-        return tuple(parts)
-
-    @staticmethod
-    def build(pieces: tuple[str | int, ...], job_id: str, params_json: str) -> str:
-        """The envelope of one job's first dispatch (token 1)."""
-        body = base64.b64encode(("[[]," + params_json + _EMBED).encode()).decode()
-        values = (
-            json.dumps(job_id),
-            json.dumps(params_json),
-            '"' + str(uuid.uuid4()) + '"',
-            '"' + body + '"',
+    def _message_template(self, task: Any, queue_name: str, priority: int) -> tuple[str | int, ...]:
+        """The envelope ``apply_async`` would send, with holes for what varies."""
+        return _holes(
+            {
+                "body": _HOLES[3],
+                "content-encoding": "utf-8",
+                "content-type": "application/json",
+                "headers": {
+                    "lang": "py",
+                    "task": task.name,
+                    "id": _HOLES[0],
+                    "shadow": None,
+                    "eta": None,
+                    "expires": None,
+                    "group": None,
+                    "group_index": None,
+                    "retries": 0,
+                    "timelimit": [task.time_limit, task.soft_time_limit],
+                    "root_id": _HOLES[4],
+                    "parent_id": _HOLES[5],
+                    "argsrepr": "()",
+                    "kwargsrepr": _HOLES[1],
+                    "origin": self._hostname,
+                    "ignore_result": True,  # ActionTask stores outcomes itself
+                    "replaced_task_nesting": 0,
+                    "stamped_headers": None,
+                    "stamps": {},
+                    TOKEN_HEADER: "1",
+                },
+                "properties": {
+                    "correlation_id": _HOLES[0],
+                    "reply_to": self.app.thread_oid,
+                    "delivery_mode": 2,
+                    "delivery_info": {"exchange": "", "routing_key": queue_name},
+                    "priority": priority,
+                    "body_encoding": "base64",
+                    "delivery_tag": _HOLES[2],
+                },
+            }
         )
-        return "".join(values[p] if isinstance(p, int) else p for p in pieces)
+
+    def _event_template(self) -> tuple[str | int, ...]:
+        """The envelope Celery's event dispatcher sends for ``task-sent``."""
+        return _holes(
+            {
+                "body": _HOLES[3],
+                "content-encoding": "utf-8",
+                "content-type": "application/json",
+                "headers": {"hostname": self._hostname},
+                "properties": {
+                    "delivery_mode": 1,
+                    "delivery_info": {
+                        "exchange": self.app.conf.event_exchange,
+                        "routing_key": "task.sent",
+                    },
+                    "priority": 0,
+                    "body_encoding": "base64",
+                    "delivery_tag": _HOLES[2],
+                },
+            }
+        )
+
+    def build(
+        self,
+        route: Route,
+        priority: Priority,
+        job_id: str,
+        params_json: str,
+        lineage: Lineage,
+        eta: str | None = None,
+    ) -> tuple[str, str]:
+        """The Celery envelope of a job's first dispatch (token 1), and its sent event."""
+        root_id = lineage.root_id or job_id
+        body = base64.b64encode(("[[]," + params_json + _EMBED).encode()).decode()
+        message = _fill(
+            route.pieces[priority],
+            (
+                json.dumps(job_id),
+                json.dumps(params_json),
+                '"' + str(uuid.uuid4()) + '"',
+                '"' + body + '"',
+                json.dumps(root_id),
+                json.dumps(lineage.parent_id),
+            ),
+        )
+        if not route.event_channel:
+            return message, ""
+        event = {
+            "hostname": self._hostname,
+            "utcoffset": utcoffset(),
+            "pid": os.getpid(),
+            "clock": self.app.clock.forward(),
+            "uuid": job_id,
+            "root_id": root_id,
+            "parent_id": lineage.parent_id,
+            "name": route.action,
+            "args": "()",
+            "kwargs": params_json,
+            "retries": 0,
+            "eta": eta,
+            "expires": None,
+            "queue": route.queue,
+            "exchange": "",
+            "routing_key": route.queue,
+            "timestamp": time.time(),
+            "type": "task-sent",
+        }
+        event_body = base64.b64encode(json.dumps(event).encode()).decode()
+        sent = _fill(
+            route.event_pieces, ("", "", '"' + str(uuid.uuid4()) + '"', '"' + event_body + '"')
+        )
+        return message, sent

@@ -31,6 +31,8 @@ class NewJob:
     start_at_ms: int | None
     list_key: str = ""
     envelope: str = ""
+    event_channel: str = ""
+    event: str = ""
 
     def args(self) -> list[Any]:
         """The job's fields as ``enqueue.lua`` takes them."""
@@ -46,6 +48,8 @@ class NewJob:
             "" if self.start_at_ms is None else self.start_at_ms,
             self.list_key,
             self.envelope,
+            self.event_channel,
+            self.event,
         ]
 
 

@@ -25,36 +25,63 @@ def broker_messages(r, queue):
 
 def test_fast_path_envelope_matches_apply_async(tapp, r, uid):
     # Given no worker consumes the default queue in this module, the same action sent by
-    # celery's own publisher (single enqueue goes through kombu) and by the bulk fast path
+    # Celery's own publisher and by the fast path (enqueue and enqueue_many)
     assert tapp.actions.envelopes is not None
     for name in list(broker_messages(r, "celery")):
         r.delete(name)
+    events = r.pubsub()
+    events.psubscribe("*celeryev/task.sent")
+    events.get_message(timeout=1)
+    celery_priority = {"high": 0, "default": 5, "low": 9}
     for priority in ("high", "default", "low"):
-        tapp.actions.enqueue(tapp.add, {"a": 1, "b": 2}, id=f"k-{priority}-{uid}",
+        tapp.app.send_task(
+            "tests.app.add", kwargs={"a": 1, "b": 2}, task_id=f"k-{priority}-{uid}",
+            priority=celery_priority[priority], headers={"actions_token": "1"},
+            ignore_result=True,
+        )  # fmt: skip
+        tapp.actions.enqueue(tapp.add, {"a": 1, "b": 2}, id=f"f-{priority}-{uid}",
                              priority=priority)  # fmt: skip
-        tapp.actions.enqueue_many(tapp.add, [{"a": 1, "b": 2}], id=f"f-{priority}-{uid}",
+        tapp.actions.enqueue_many(tapp.add, [{"a": 1, "b": 2}], id=f"m-{priority}-{uid}",
                                   priority=priority)  # fmt: skip
     lists = broker_messages(r, "celery")
-    # Then each priority's two messages sit in the same list, with the same shape
+    # Then each priority's three messages sit in the same list, with the same shape
     assert len(lists) == 3
     for messages in lists.values():
-        kombu_msg, fast_msg = messages[1], messages[0]  # LPUSH: newest first
-        assert kombu_msg["headers"]["id"].startswith("k-")
-        assert fast_msg["headers"]["id"].startswith("f-")
-        for msg in (kombu_msg, fast_msg):
-            assert msg["headers"]["root_id"] == msg["headers"]["id"]
-            assert msg["properties"]["correlation_id"] == msg["headers"]["id"]
-            assert msg["headers"]["actions_token"] == "1"
-        strip = {k: v for k, v in kombu_msg["headers"].items() if k not in VOLATILE_HEADERS}
-        assert strip == {k: v for k, v in fast_msg["headers"].items() if k not in VOLATILE_HEADERS}
-        strip = {k: v for k, v in kombu_msg["properties"].items() if k not in VOLATILE_PROPERTIES}
-        assert strip == {
-            k: v for k, v in fast_msg["properties"].items() if k not in VOLATILE_PROPERTIES
-        }
-        assert set(kombu_msg) == set(fast_msg)
-        assert base64.b64decode(kombu_msg["body"]).replace(b" ", b"") == base64.b64decode(
-            fast_msg["body"]
-        ).replace(b" ", b"")
+        celery_msg, single, bulk = messages[2], messages[1], messages[0]  # LPUSH: newest first
+        assert celery_msg["headers"]["id"].startswith("k-")
+        assert single["headers"]["id"].startswith("f-") and bulk["headers"]["id"].startswith("m-")
+        for fast in (single, bulk):
+            assert set(fast) == set(celery_msg)
+            assert same_except(celery_msg["headers"], fast["headers"], VOLATILE_HEADERS)
+            assert same_except(celery_msg["properties"], fast["properties"], VOLATILE_PROPERTIES)
+            assert fast["headers"]["root_id"] == fast["headers"]["id"]
+            assert fast["properties"]["correlation_id"] == fast["headers"]["id"]
+            assert json.loads(base64.b64decode(fast["body"])) == json.loads(
+                base64.b64decode(celery_msg["body"])
+            )
+    # And the task-sent events match Celery's, on the same channel
+    sent = {}
+    while (message := events.get_message(timeout=1)) is not None:
+        if message["type"] == "pmessage":
+            envelope = json.loads(message["data"])
+            event = json.loads(base64.b64decode(envelope.pop("body")))
+            sent[event["uuid"]] = (message["channel"], envelope, event)
+    events.close()
+    celery_channel, celery_envelope, celery_event = sent[f"k-high-{uid}"]
+    for fast_id in (f"f-high-{uid}", f"m-high-{uid}-0"):
+        channel, envelope, event = sent[fast_id]
+        assert channel == celery_channel
+        assert same_except(celery_envelope, envelope, {"properties"})
+        assert same_except(celery_envelope["properties"], envelope["properties"], {"delivery_tag"})
+        assert set(event) == set(celery_event)
+        assert same_except(celery_event, event, {"uuid", "root_id", "clock", "timestamp",
+                                                 "kwargs", "pid", "hostname"})  # fmt: skip
+
+
+def same_except(a, b, volatile):
+    return {k: v for k, v in a.items() if k not in volatile} == {
+        k: v for k, v in b.items() if k not in volatile
+    }
 
 
 def test_a_stock_worker_runs_fast_path_messages_like_apply_async(tapp, start_worker, r, uid):

@@ -6,9 +6,10 @@
 -- ARGV[1] key prefix       ARGV[2] outbox reservation ms   ARGV[3] slot (dispatch) ms
 -- ARGV[4] "error" | "ignore" on duplicate ids   ARGV[5] wake horizon ms   ARGV[6] n jobs
 -- ARGV[7] rate limit per ms ('' for none)   ARGV[8] bucket capacity   ARGV[9] bucket n
--- ARGV[10..] per job, 11 fields: id, action, params json, options json, priority,
+-- ARGV[10..] per job, 13 fields: id, action, params json, options json, priority,
 --           queue name or '', maxConcurrency, celery queue or '', startAt ms or '',
---           broker list key or '', Celery envelope (first dispatch) or ''
+--           broker list key or '', Celery envelope (first dispatch) or '',
+--           event channel or '', task-sent event or '' (published for every new job)
 -- Returns { reserved, { {id, outcome}... }, { message rows to publish } } where outcome
 -- is 'dispatched' | 'waiting' | 'scheduled' | 'duplicate'; or { 'duplicate', id } when a
 -- taken id is an error; or { 'ratelimited', ms to wait }. Nothing is written then.
@@ -18,7 +19,7 @@ local now = now_ms()
 local reserved = now + tonumber(ARGV[2])
 local slot_expiry = now + tonumber(ARGV[3])
 local on_dup, horizon, n = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
-local F, B0 = 11, 10
+local F, B0 = 13, 10
 
 if on_dup == 'error' then
   for i = 0, n - 1 do
@@ -45,6 +46,7 @@ for i = 0, n - 1 do
       'options', ARGV[b + 3], 'priority', ARGV[b + 4], 'queue', ARGV[b + 5],
       'limit', ARGV[b + 6], 'cq', ARGV[b + 7], 'token', 0, 'attempts', 0, 'failures', 0,
       'lost', 0, 'created_at', now, 'status', 'scheduled', 'reason', '')
+    if ARGV[b + 12] ~= '' then redis.call('PUBLISH', ARGV[b + 11], ARGV[b + 12]) end
     if start_at and start_at > now then
       redis.call('HSET', jk, 'start_at', start_at)
       redis.call('ZADD', S, start_at, id)
