@@ -20,6 +20,7 @@ from .handles import BackgroundActionHandle
 from .options import EnqueueOptions, ResolvedOptions, parse_options, resolve
 from .params import ParamsModel
 from .ratelimit import RateLimit
+from .results import ResultWriter
 from .settings import Settings
 from .store import Dispatch, NewJob, Store
 from .task import ActionTask
@@ -82,6 +83,11 @@ class Actions:
         """The enqueue rate limit, if one is set."""
         s = self.settings
         return RateLimit.parse(s.enqueue_rate_limit, s.enqueue_burst, s.environment)
+
+    @cached_property
+    def result_writer(self) -> ResultWriter | None:
+        """Writes result metas inside finish.lua, when the result backend is this Redis."""
+        return ResultWriter.for_app(self.app, self.settings.redis_url)
 
     @cached_property
     def envelopes(self) -> Envelopes | None:

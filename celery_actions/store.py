@@ -223,8 +223,14 @@ class Store:
         error: str = "",
         error_type: str = "",
         retry_count: int = 0,
-    ) -> tuple[str, Dispatch, int | None]:
-        """Record an attempt's outcome; returns the status written, what to publish, due."""
+        result: tuple[str, Any, int, str] | None = None,
+    ) -> tuple[str, Dispatch, int | None, bool]:
+        """Record an attempt's outcome (and, given ``result`` = key, meta, expiry ms and the
+        status it is for, store the result meta in the same call).
+
+        Returns the status written, what to publish, the retry due time, and whether the
+        result meta was stored.
+        """
         k = self.keys
         reply = self._run(
             "finish",
@@ -242,10 +248,11 @@ class Store:
                 self._slot_ms,
                 self._horizon_ms,
                 retry_count,
+                *(result or ("", "", 0, "")),
             ],
         )
         due = int(reply[3]) if reply[3] else None
-        return str(reply[0]), Dispatch.parse(reply[1], reply[2]), due
+        return str(reply[0]), Dispatch.parse(reply[1], reply[2]), due, bool(reply[4])
 
     def renew(self, leases: Sequence[tuple[str, str]]) -> tuple[int, list[str]]:
         """Extend the leases of running jobs; returns the count and the ids no longer held."""

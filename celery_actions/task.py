@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from traceback import format_exception
 from typing import TYPE_CHECKING, Any
 
-from celery import Task
+from celery import Task, states
 from celery.app.task import Context
 from celery.exceptions import Ignore, Retry, TimeLimitExceeded
 from kombu.utils.json import dumps as kombu_dumps
@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from .params import ParamsModel
 
 _HOST = socket.gethostname()
+_STATE_OF_OUTCOME = {"complete": states.SUCCESS, "retry": states.RETRY, "failed": states.FAILURE}
+_STATUS_OF_STATE = {states.SUCCESS: "complete", states.RETRY: "retrying", states.FAILURE: "failed"}
 ERROR_TEXT_LIMIT = 4000
 
 
@@ -122,8 +124,7 @@ class ActionTask(Task):  # type: ignore[misc]
             except TypeError as exc:
                 self._record_failure(job_id, token, exc, None, request)
                 raise
-        self._finish(job_id, token, "complete", None)
-        self.backend.mark_as_done(job_id, result, request=_storing(request))
+        self._finish(job_id, token, "complete", None, value=result, request=request)
         return result
 
     def _record_failure(
@@ -147,13 +148,17 @@ class ActionTask(Task):  # type: ignore[misc]
             if failures <= policy.retry_count:
                 outcome, delay = "retry", retries.delay_ms(policy, failures)
         status, due = self._finish(
-            job_id, token, outcome, exc, delay_ms=delay, deadline_ms=deadline, retry_count=count
+            job_id,
+            token,
+            outcome,
+            exc,
+            delay_ms=delay,
+            deadline_ms=deadline,
+            retry_count=count,
+            request=request,
         )
-        traceback = "".join(format_exception(exc))
         if status == "retrying" and due is not None:
-            self.backend.mark_as_retry(job_id, exc, traceback, request=_storing(request))
             raise Retry(exc=exc, when=datetime.fromtimestamp(due / 1000, UTC)) from exc
-        self.backend.mark_as_failure(job_id, exc, traceback, request=_storing(request))
 
     def on_failure(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
@@ -190,9 +195,22 @@ class ActionTask(Task):  # type: ignore[misc]
         delay_ms: int = 0,
         deadline_ms: int = 0,
         retry_count: int = 0,
+        value: Any = None,
+        request: Any = None,
     ) -> tuple[str, int | None]:
+        """Record the outcome and store the result meta (in the same Lua call when it can)."""
         actions = self.actions
-        status, dispatch, due = actions.store.finish(
+        traceback = None if exc is None else "".join(format_exception(exc))
+        stored_value = value if exc is None else exc
+        storing = _storing(request)
+        payload = None
+        if actions.result_writer is not None:
+            state = _STATE_OF_OUTCOME[outcome]
+            key, meta, expires_ms = actions.result_writer.encode(
+                job_id, state, stored_value, traceback, storing
+            )
+            payload = (key, meta, expires_ms, _STATUS_OF_STATE[state])
+        status, dispatch, due, stored = actions.store.finish(
             job_id,
             token,
             outcome,
@@ -201,6 +219,7 @@ class ActionTask(Task):  # type: ignore[misc]
             error="" if exc is None else _error_text(exc),
             error_type="" if exc is None else _type_name(exc),
             retry_count=retry_count,
+            result=payload,
         )
         actions.publisher.publish(dispatch)
         if status == "stale":
@@ -208,4 +227,7 @@ class ActionTask(Task):  # type: ignore[misc]
         if status == "cancelled":
             self.backend.mark_as_revoked(job_id, "cancelled")
             raise Ignore()
+        if not stored:
+            state = {v: k for k, v in _STATUS_OF_STATE.items()}[status]
+            self.backend.store_result(job_id, stored_value, state, traceback, request=storing)
         return status, due

@@ -18,7 +18,9 @@ from celery_actions import Actions
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 BROKER_URL = os.environ.get("BROKER_URL", REDIS_URL)
 
-app = Celery("tests", broker=BROKER_URL, backend=REDIS_URL)
+# BACKEND_URL: a result backend apart from the coordination Redis (results then go through
+# Celery's backend instead of finish.lua).
+app = Celery("tests", broker=BROKER_URL, backend=os.environ.get("BACKEND_URL", REDIS_URL))
 app.conf.actions_redis_url = REDIS_URL
 transport_options: dict[str, object] = {}
 if "VISIBILITY_TIMEOUT" in os.environ:

@@ -76,7 +76,7 @@ class GateMachine(RuleBasedStateMachine):
     def finish(self, data, outcome: str) -> None:
         job_id = data.draw(st.sampled_from(sorted(self.running)))
         token = self.running.pop(job_id)
-        _, dispatch, _ = self.store.finish(job_id, token, outcome, deadline_ms=2**50)
+        _, dispatch, _, _ = self.store.finish(job_id, token, outcome, deadline_ms=2**50)
         self.publish(dispatch)
 
     @precondition(lambda self: self.jobs)

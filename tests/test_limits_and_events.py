@@ -84,3 +84,25 @@ def test_flower_sees_scheduled_and_running_actions(tapp, module_worker, uid):
     receivers[0].should_stop = True
     listener.join(10)
     assert not listener.is_alive()
+
+
+def test_results_reach_a_result_backend_on_another_db(tapp, start_worker, redis_url, uid):
+    # Given a worker whose result backend is another Redis db (no Lua shortcut there)
+    from celery import Celery
+
+    other = redis_url.rsplit("/", 1)[0] + "/7"
+    queue = f"otherdb-{uid}"
+    start_worker("tests.app", env={"BACKEND_URL": other}, args=("-Q", queue))
+    reader = Celery("reader", backend=other, set_as_current=False)
+    # When actions succeed, retry and fail there
+    ok = tapp.actions.enqueue(tapp.add, {"a": 2, "b": 2}, celery_queue=queue)
+    flaky = tapp.actions.enqueue(tapp.fail_times, {"key": f"a-{uid}", "times": 1},
+                                 retries={"retryCount": 1, "initialInterval": 10},
+                                 celery_queue=queue)  # fmt: skip
+    bad = tapp.actions.enqueue(tapp.always_fail, {"message": "db7"}, celery_queue=queue)
+    # Then that backend holds the outcomes, as Celery itself would store them
+    assert reader.AsyncResult(ok.id).get(timeout=20) == 4
+    assert reader.AsyncResult(flaky.id).get(timeout=20) == 2
+    with pytest.raises(tapp.CustomError, match="db7"):
+        reader.AsyncResult(bad.id).get(timeout=20)
+    assert ok.status() is ActionStatus.COMPLETE and bad.status() is ActionStatus.FAILED
