@@ -146,3 +146,34 @@ def test_gate_scripts_against_the_model(redis_url):
         suppress_health_check=[HealthCheck.too_slow],
     )
     run().runTest()
+
+
+def test_an_old_message_cannot_claim_a_job_back_in_the_waiting_line(redis_url):
+    # Found by the model above: a retried job that re-enters a full queue's waiting line
+    # must not be claimable by its earlier (already delivered) message.
+    store = make_store(redis_url)
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    in_flight: list[tuple[str, str]] = []
+
+    def publish(dispatch) -> None:
+        in_flight.extend((row.id, row.token) for row in dispatch.rows)
+        store.confirm(dispatch)
+
+    def enqueue(job_id: str) -> None:
+        job = NewJob(job_id, "t.a", "{}", RETRY, "low", "q", 2, "", None)
+        publish(store.enqueue([job], "error")[1])
+
+    # Given a limit-2 queue whose two slots are taken by j0 and j2 while j1 retries
+    enqueue("j0")
+    j0 = in_flight.pop()
+    assert store.claim(*j0, "w")
+    enqueue("j1")
+    j1 = in_flight.pop()
+    assert store.claim(*j1, "w")
+    enqueue("j2")  # waits: both slots taken
+    publish(store.finish(*j1, "retry", deadline_ms=2**50)[1])  # j1's slot goes to j2
+    publish(store.pump().dispatch)  # j1 is due again: it joins the waiting line
+    assert r.hget(store.keys.job("j1"), "status") == "waiting"
+    assert "j1" in r.zrange(store.keys.queue_waiting("q"), 0, -1)
+    # When j1's old message is delivered again, then it cannot claim j1
+    assert store.claim(*j1, "w") is None

@@ -102,6 +102,8 @@ local function make_ready(P, S, L, QS, SEQ, id, now, reserved, slot_expiry, out,
           redis.call('ZADD', wk, band * BAND_SPAN + seq, id)
         end
         redis.call('ZREM', S, id)
+        -- every earlier message of this job is stale now: none may claim it without a slot
+        redis.call('HINCRBY', jk, 'token', 1)
         redis.call('HSET', jk, 'status', 'waiting', 'reason',
           'queue ' .. q .. ': ' .. used .. ' of ' .. limit .. ' slots in use')
         redis.call('ZADD', QS, now, q)
@@ -119,17 +121,18 @@ local function make_ready(P, S, L, QS, SEQ, id, now, reserved, slot_expiry, out,
 end
 
 -- Free the slot a job holds (if any) and admit the next waiting jobs of its queue.
-local function release(P, S, L, QS, id, now, reserved, slot_expiry, out)
+-- q is the job's queue name when the caller has read it already.
+local function release(P, S, L, QS, id, now, reserved, slot_expiry, out, q)
   redis.call('ZREM', L, id)
-  local q = redis.call('HGET', job_key(P, id), 'queue')
+  if q == nil then q = redis.call('HGET', job_key(P, id), 'queue') end
   if q and q ~= '' then
     redis.call('ZREM', slots_key(P, q), id)
     admit(P, S, L, QS, q, now, reserved, slot_expiry, out)
   end
 end
 
-local function finish(P, id, status, now, retention_ms)
+local function finish(P, id, status, now, retention_ms, reason)
   local jk = job_key(P, id)
-  redis.call('HSET', jk, 'status', status, 'finished_at', now)
+  redis.call('HSET', jk, 'status', status, 'finished_at', now, 'reason', reason or '')
   redis.call('PEXPIRE', jk, retention_ms)
 end

@@ -10,14 +10,14 @@ local S, L = KEYS[1], KEYS[2]
 local P, id, token = ARGV[1], ARGV[2], ARGV[3]
 local jk = job_key(P, id)
 local f = redis.call('HMGET', jk, 'status', 'token', 'queue', 'first_started_at', 'options',
-  'failures')
+  'failures', 'next_attempt_at')
 if not f[1] then return { 'stale', 'missing' } end
 if f[2] ~= token or f[1] ~= 'waiting' then return { 'stale', f[1] } end
 local now = now_ms()
 local expiry = now + tonumber(ARGV[4])
 local first = f[4] or tostring(now)
 local attempts = redis.call('HINCRBY', jk, 'attempts', 1)
-redis.call('HDEL', jk, 'next_attempt_at')
+if f[7] then redis.call('HDEL', jk, 'next_attempt_at') end
 redis.call('HSET', jk, 'status', 'running', 'reason', '', 'started_at', now,
   'first_started_at', first, 'worker', ARGV[5])
 redis.call('ZREM', S, id)

@@ -15,7 +15,7 @@
 local S, L, QS, WAKE = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local P, id, token, outcome = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local jk = job_key(P, id)
-local f = redis.call('HMGET', jk, 'status', 'token', 'cancel_requested')
+local f = redis.call('HMGET', jk, 'status', 'token', 'cancel_requested', 'queue')
 if f[2] ~= token or f[1] ~= 'running' then return { 'stale', 0, {}, '', 0 } end
 local now = now_ms()
 local reserved = now + tonumber(ARGV[10])
@@ -26,7 +26,7 @@ local out, due = {}, ''
 local status = 'complete'
 if outcome ~= 'complete' then
   status = 'failed'
-  redis.call('HINCRBY', jk, 'failures', 1)
+  local failures = redis.call('HINCRBY', jk, 'failures', 1)
   redis.call('HSET', jk, 'error', ARGV[7], 'error_type', ARGV[8])
   if outcome == 'retry' then
     local when = now + tonumber(ARGV[5])
@@ -34,7 +34,6 @@ if outcome ~= 'complete' then
       status = 'cancelled'
     elseif when <= tonumber(ARGV[6]) then
       status, due = 'retrying', when
-      local failures = redis.call('HGET', jk, 'failures')
       redis.call('HSET', jk, 'status', 'retrying', 'next_attempt_at', when, 'reason',
         'attempt ' .. failures .. ' failed with ' .. ARGV[8] .. '; retry ' .. failures .. ' of '
         .. ARGV[13] .. ' in ' .. ARGV[5] .. ' ms')
@@ -46,11 +45,8 @@ if outcome ~= 'complete' then
     end
   end
 end
-if status ~= 'retrying' then
-  redis.call('HSET', jk, 'reason', '')
-  finish(P, id, status, now, retention)
-end
-release(P, S, L, QS, id, now, reserved, slot_expiry, out)
+if status ~= 'retrying' then finish(P, id, status, now, retention) end
+release(P, S, L, QS, id, now, reserved, slot_expiry, out, f[4] or '')
 local stored = 0
 if ARGV[14] ~= '' and status == ARGV[17] then
   if tonumber(ARGV[16]) > 0 then

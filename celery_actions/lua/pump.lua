@@ -32,7 +32,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', L, '-inf', now, 'LIMIT', 0, batc
     redis.call('HINCRBY', jk, 'token', 1)
     if lost > max_lost then
       redis.call('HSET', jk, 'error', 'worker lost ' .. lost .. ' times while running it',
-        'error_type', 'celery_actions.errors.WorkerLost', 'reason', '')
+        'error_type', 'celery_actions.errors.WorkerLost')
       finish(P, id, 'failed', now, retention)
       failed[#failed + 1] = id
     else
