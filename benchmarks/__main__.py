@@ -1,9 +1,14 @@
-"""``python -m benchmarks``: celery-actions vs raw Celery, in one run, on one private Redis.
+"""``python -m benchmarks``: celery-actions vs raw Celery and peers, on one private Redis.
 
 Starts an embedded redis-server on a free port and worker subprocesses of
 ``benchmarks.bench_app`` (the same app, Celery configuration and worker settings for
 both sides), runs the chosen benchmarks with A/B interleaving, prints a table of ratios
 and writes ``benchmarks/results/latest.json``.
+
+Groups: ``enqueue``, ``throughput``, ``latency`` (against raw Celery), ``gate`` (the
+named-queue concurrency limit: utilisation, overhead, hand-off latency) and ``bulk``
+(``enqueue_many`` against loops, RQ, Dramatiq and a raw LPUSH ceiling; its memory; end to
+end through two workers).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from rich.table import Table
 
 from .common import Row, WorkerSettings, bench_env, log, source_state
 
-BENCHMARKS = ("enqueue", "throughput", "latency")
+BENCHMARKS = ("enqueue", "throughput", "latency", "gate", "bulk")
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
@@ -33,8 +38,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line."""
     p = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="celery-actions vs raw Celery on one private Redis: enqueue cost, "
-        "throughput, enqueue-to-start latency (ratios actions/raw).",
+        description="celery-actions vs raw Celery and peers on one private Redis: enqueue "
+        "cost, throughput, enqueue-to-start latency, the queue gate, bulk enqueue (ratios "
+        "celery-actions/baseline).",
     )
     p.add_argument(
         "--only",
@@ -55,6 +61,41 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pool", default="prefork", help="worker pool (default: %(default)s)")
     p.add_argument("--concurrency", type=int, default=2, help="worker concurrency (default: 2)")
     p.add_argument("--loglevel", default="WARNING", help="worker log level (default: WARNING)")
+    g = p.add_argument_group("gate (named queue with maxConcurrency)")
+    g.add_argument("--gate-n", type=int, default=200, help="utilisation: actions per round")
+    g.add_argument("--gate-limit", type=int, default=4, help="utilisation: maxConcurrency")
+    g.add_argument("--gate-sleep-ms", type=float, default=50.0, help="utilisation: body sleep")
+    g.add_argument("--gate-rounds", type=int, default=3, help="utilisation/overhead: rounds")
+    g.add_argument(
+        "--gate-overhead-n", type=int, default=1000, help="overhead: actions per side per round"
+    )
+    g.add_argument("--handoff-samples", type=int, default=100, help="hand-off: samples")
+    g.add_argument("--gate-pool", default="threads", help="gate workers' pool (default: threads)")
+    g.add_argument(
+        "--gate-concurrency", type=int, default=8, help="gate workers' concurrency (default: 8)"
+    )
+    b = p.add_argument_group("bulk (enqueue_many)")
+    b.add_argument("--bulk-n", type=int, default=20000, help="bulk enqueue: items per call")
+    b.add_argument(
+        "--bulk-loop-n",
+        type=int,
+        default=3000,
+        help="bulk enqueue: items for the one-call-per-item loops (rates are per second)",
+    )
+    b.add_argument("--bulk-rounds", type=int, default=3, help="bulk enqueue: rounds (+1 warm-up)")
+    b.add_argument(
+        "--bulk-memory-sizes",
+        default="20000,200000",
+        help="bulk memory: two batch sizes, small,large (default: %(default)s)",
+    )
+    b.add_argument("--e2e-n", type=int, default=20000, help="bulk end to end: tasks per side")
+    b.add_argument(
+        "--e2e-rounds",
+        type=int,
+        default=1,
+        help="bulk end to end: rounds per side, alternating the order (default: 1; each round "
+        "of 20k takes about 2 minutes here)",
+    )
     p.add_argument(
         "--raw-acks-late",
         action="store_true",
@@ -69,6 +110,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if unknown or not chosen:
         p.error(f"--only takes a comma-separated subset of {', '.join(BENCHMARKS)}")
     args.chosen = [name for name in BENCHMARKS if name in chosen]
+    try:
+        small, large = (int(x) for x in args.bulk_memory_sizes.split(","))
+    except ValueError:
+        p.error("--bulk-memory-sizes takes two integers, small,large")
+    args.memory_sizes = (small, large)
     return args
 
 
@@ -89,18 +135,25 @@ def _loadavg() -> float | None:
 def _fmt(value: float, unit: str) -> str:
     if unit == "us/call":
         return f"{value:,.0f} us"
-    if unit == "tasks/s":
+    if unit in ("tasks/s", "items/s"):
         return f"{value:,.0f} /s"
+    if unit == "MiB":
+        return f"{value:,.1f} MiB"
+    if unit == "slots":
+        return f"{value:g}"
     return f"{value:.2f} ms"
 
 
 def render(rows: list[Row], header: list[str], command: str, console: Console) -> None:
     """Print the results table, then the command that produced it."""
-    table = Table(title="celery-actions vs raw Celery (ratio = celery-actions / raw celery)")
+    table = Table(
+        title="celery-actions vs baseline (ratio = celery-actions / baseline; the baseline is "
+        "raw Celery unless the row says 'vs ...')"
+    )
     for column, justify in (
         ("benchmark", "left"),
         ("celery-actions", "right"),
-        ("raw celery", "right"),
+        ("baseline", "right"),
         ("ratio", "right"),
         ("target", "left"),
     ):
@@ -151,6 +204,48 @@ def main(argv: list[str] | None = None) -> int:
 
             log(f"latency: {args.samples} samples per side, interleaved")
             rows.extend(latency.run(env, args.samples, args.latency_warmup))
+        if "gate" in args.chosen:
+            from . import gate
+
+            gate_worker = WorkerSettings(args.gate_pool, args.gate_concurrency, args.loglevel)
+            log(
+                f"gate: {gate.WORKERS} workers {gate_worker.describe()}; utilisation "
+                f"{args.gate_rounds} x {args.gate_n} x {args.gate_sleep_ms:g} ms at limit "
+                f"{args.gate_limit}; overhead {args.gate_rounds} x {args.gate_overhead_n} per "
+                f"side; hand-off {args.handoff_samples} samples"
+            )
+            rows.extend(
+                gate.run(
+                    env,
+                    gate_worker,
+                    n=args.gate_n,
+                    limit=args.gate_limit,
+                    sleep_ms=args.gate_sleep_ms,
+                    rounds=args.gate_rounds,
+                    overhead_n=args.gate_overhead_n,
+                    handoff_samples=args.handoff_samples,
+                )
+            )
+        if "bulk" in args.chosen:
+            from . import bulk
+
+            log(
+                f"bulk: enqueue {args.bulk_rounds} rounds ({args.bulk_n} per bulk call, "
+                f"{args.bulk_loop_n} per loop); memory {args.memory_sizes}; end to end "
+                f"{args.e2e_rounds} x {args.e2e_n} per side on {bulk.E2E_WORKERS} workers "
+                f"{worker.describe()}"
+            )
+            rows.extend(
+                bulk.run(
+                    env,
+                    n=args.bulk_n,
+                    loop_n=args.bulk_loop_n,
+                    rounds=args.bulk_rounds,
+                    memory_sizes=args.memory_sizes,
+                    e2e_n=args.e2e_n,
+                    e2e_rounds=args.e2e_rounds,
+                )
+            )
     duration = time.monotonic() - started
     versions = {name: _version(name) for name in ("celery", "kombu", "redis", "celery-actions")}
     raw_ack = "acks_late=True" if args.raw_acks_late else "Celery default (early ack)"
@@ -166,8 +261,29 @@ def main(argv: list[str] | None = None) -> int:
         "enqueue: no worker, queue purged between batches; throughput: all tasks enqueued "
         "before a fresh worker starts, timed from the first task's start to the last task's "
         "end (stamped by the task bodies); latency: idle worker, body start - enqueue call",
-        f"total runtime: {duration:.1f} s",
     ]
+    if "gate" in args.chosen:
+        header.append(
+            f"gate: 2 workers -P {args.gate_pool} -c {args.gate_concurrency} each; "
+            "utilisation = achieved rate / ideal L/t (= ideal span N*t/L / first start->last "
+            "end); max concurrency counted by the bodies (must equal L); overhead: "
+            "enqueue_many call -> last body, queue of limit 100 vs no queue, interleaved; "
+            "hand-off: holder body end -> next body start in a limit-1 queue (info; vs raw "
+            "apply_async -> body start on the same idle workers)"
+        )
+    if "bulk" in args.chosen:
+        header.append(
+            f"bulk enqueue: no worker, purged between sides, rounds interleaved; enqueue_many, "
+            f"RQ enqueue_many (prepare_data + one pipeline) and the LPUSH ceiling (pipelined, "
+            f"batches of 1000, payload = one raw Celery message) on {args.bulk_n} items; the "
+            f"per-item loops (apply_async, actions.enqueue, Dramatiq send) on "
+            f"{args.bulk_loop_n} items: rates per second; RQ on db 2, Dramatiq on db 3 of "
+            "the same redis-server. memory: peak RSS over the call (VmHWM - VmRSS before) in "
+            "a fresh process per size, input list built first; end to end: 2 workers "
+            f"{worker.describe()}, enqueue call -> last body, {args.e2e_rounds} round(s) per "
+            "side"
+        )
+    header.append(f"total runtime: {duration:.1f} s")
     console.print()
     render(rows, header, command, console)
     report: dict[str, Any] = {

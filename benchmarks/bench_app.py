@@ -9,6 +9,10 @@ Each pair has identical bodies. ``count_*`` increments a Redis counter (and stam
 first start and the last increment) so a benchmark can detect completion by polling one
 key instead of waiting on results; ``stamp_*`` pushes its start time (``time.time()``)
 to a list the benchmark blocks on.
+
+``gate_action`` (the queue-gate benchmarks, enqueued with a ``queue`` option) counts how
+many of its runs overlap, keeping the maximum in Redis, sleeps, and pushes its start and
+end times. ``plain_noop`` is what the RQ side of the bulk benchmark enqueues.
 """
 
 from __future__ import annotations
@@ -44,6 +48,32 @@ def _stamp(key: str) -> None:
     r.rpush(key, repr(time.time()))
 
 
+# KEYS[1] running counter, KEYS[2] its maximum so far. Returns the new count.
+_ENTER = r.register_script(
+    "local n = redis.call('INCR', KEYS[1]) "
+    "if n > tonumber(redis.call('GET', KEYS[2]) or '0') then redis.call('SET', KEYS[2], n) end "
+    "return n"
+)
+
+
+def _gate_body(key: str, sleep_ms: float) -> None:
+    """Count overlapping runs (max kept in ``<key>:max``), sleep, push ``start end``.
+
+    The body lasts ``sleep_ms`` from its start stamp, the counting round trip included
+    (it sleeps until then), so the instrumentation does not lengthen it.
+    """
+    started = time.time()
+    _ENTER(keys=[f"{key}:running", f"{key}:max"])
+    if sleep_ms > 0:
+        time.sleep(max(0.0, started + sleep_ms / 1000 - time.time()))
+    r.decr(f"{key}:running")
+    ended = time.time()
+    pipe = r.pipeline(transaction=False)
+    pipe.rpush(f"{key}:spans", f"{started!r} {ended!r}")
+    pipe.incr(f"{key}:done")
+    pipe.execute()
+
+
 # -- celery-actions --------------------------------------------------------------------
 
 
@@ -64,6 +94,12 @@ def stamp_action(key: str) -> None:
     _stamp(key)
 
 
+@actions.action
+def gate_action(key: str, sleep_ms: float = 0.0) -> None:
+    """Counts overlapping runs, sleeps, records its start and end (queue-gate benchmarks)."""
+    _gate_body(key, sleep_ms)
+
+
 # -- raw Celery, same bodies -----------------------------------------------------------
 
 
@@ -82,3 +118,10 @@ def count_task(key: str, total: int) -> None:
 def stamp_task(key: str) -> None:
     """Records when it started (latency)."""
     _stamp(key)
+
+
+# -- peers -----------------------------------------------------------------------------
+
+
+def plain_noop(n: int, payload: str = "") -> None:
+    """Does nothing: the function RQ's side of the bulk enqueue benchmark names."""

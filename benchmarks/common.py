@@ -10,7 +10,8 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -40,7 +41,11 @@ class WorkerSettings:
 
 @dataclass(slots=True)
 class Row:
-    """One line of the results table: a measure for both sides and their ratio."""
+    """One line of the results table: a measure for both sides and their ratio.
+
+    ``raw`` is the baseline's figure: raw Celery unless ``baseline`` names another (a
+    peer, an ideal, a ceiling). ``exact`` rows need the ratio to equal the target.
+    """
 
     benchmark: str
     unit: str
@@ -49,6 +54,8 @@ class Row:
     target: float | None
     higher_is_better: bool
     details: dict[str, Any] = field(default_factory=dict)
+    baseline: str = "raw celery"
+    exact: bool = False
 
     @property
     def ratio(self) -> float:
@@ -60,6 +67,8 @@ class Row:
         """True when the ratio meets the target; None for an informational row."""
         if self.target is None:
             return None
+        if self.exact:
+            return math.isclose(self.ratio, self.target)
         return self.ratio >= self.target if self.higher_is_better else self.ratio <= self.target
 
     @property
@@ -67,6 +76,8 @@ class Row:
         """``<= 1.5``, ``>= 0.7``, or ``info`` (no target)."""
         if self.target is None:
             return "info"
+        if self.exact:
+            return f"== {self.target:g}"
         return f"{'>=' if self.higher_is_better else '<='} {self.target:g}"
 
     def to_json(self) -> dict[str, Any]:
@@ -76,6 +87,7 @@ class Row:
             "unit": self.unit,
             "celery_actions": self.actions,
             "raw_celery": self.raw,
+            "baseline": self.baseline,
             "ratio": self.ratio,
             "target": self.target_text,
             "ok": self.ok,
@@ -109,9 +121,15 @@ class BenchEnv:
         self.purge()
 
     @contextmanager
-    def worker(self) -> Iterator[WorkerProcess]:
-        """A worker subprocess for the duration of the block (started and ready)."""
-        ws = self.worker_settings
+    def worker(
+        self, settings: WorkerSettings | None = None, *, started: bool = False
+    ) -> Iterator[WorkerProcess]:
+        """A worker subprocess for the duration of the block (started and ready).
+
+        ``settings`` overrides the run's worker settings; ``started`` means the caller
+        starts it (``workers()`` starts several at once).
+        """
+        ws = settings or self.worker_settings
         proc = WorkerProcess(
             APP_MODULE,
             redis_url=self.url,
@@ -122,8 +140,9 @@ class BenchEnv:
             cwd=str(REPO_ROOT),
         )
         self._workers.append(proc)
-        proc.start(timeout=60)
         try:
+            if not started:
+                proc.start(timeout=60)
             yield proc
         except BaseException:
             log(f"worker log kept at {proc.log}")
@@ -134,6 +153,18 @@ class BenchEnv:
             proc.stop()
             self._workers.remove(proc)
 
+    @contextmanager
+    def workers(
+        self, count: int, settings: WorkerSettings | None = None
+    ) -> Iterator[list[WorkerProcess]]:
+        """``count`` worker subprocesses, started in parallel, for the duration of the block."""
+        with ExitStack() as stack:
+            procs = [stack.enter_context(self.worker(settings, started=True)) for _ in range(count)]
+            with ThreadPoolExecutor(max_workers=count) as pool:
+                for future in [pool.submit(p.start, 60) for p in procs]:
+                    future.result()
+            yield procs
+
     def purge(self) -> int:
         """Empty the Celery queue (every priority list); returns how many messages went."""
         app = self.bench.app
@@ -143,7 +174,7 @@ class BenchEnv:
     def clean(self) -> None:
         """Drop what earlier rounds left: job records, results, benchmark keys, messages."""
         self.purge()
-        for pattern in ("actions:job:*", "celery-task-meta-*", "bench:*"):
+        for pattern in ("actions:job:*", "actions:q:*", "celery-task-meta-*", "bench:*"):
             batch: list[bytes] = []
             for key in self.r.scan_iter(match=pattern, count=1000):
                 batch.append(key)
@@ -152,7 +183,7 @@ class BenchEnv:
                     batch.clear()
             if batch:
                 self.r.unlink(*batch)
-        self.r.delete("actions:scheduled", "actions:leases")
+        self.r.delete("actions:scheduled", "actions:leases", "actions:queues")
 
     def stop_workers(self) -> None:
         """Stop any worker still running (on an error)."""

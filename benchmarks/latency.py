@@ -21,37 +21,52 @@ GAP_S = 0.01
 RESULT_WAIT_S = 2.0
 
 
+def sample_ms(env: BenchEnv, send: Callable[[str], str], key: str) -> tuple[float, bool]:
+    """One enqueue-to-start sample in ms, and whether the result was seen within 2 s.
+
+    ``send(key)`` enqueues a task whose body pushes its start time to ``key`` and returns
+    the task id. Returns once the worker is idle again (result stored, then a short gap).
+    """
+    r = env.r
+    t0 = time.time()
+    task_id = send(key)
+    reply = r.blpop([key], timeout=30)
+    if reply is None:
+        raise TimeoutError(f"task {task_id} did not start within 30 s")
+    started = float(reply[1])
+    # Idle again once the result is stored (bounded: a missing result only costs time).
+    deadline = time.monotonic() + RESULT_WAIT_S
+    seen = True
+    while not r.exists(f"celery-task-meta-{task_id}"):
+        if time.monotonic() > deadline:
+            seen = False
+            break
+        time.sleep(0.001)
+    time.sleep(GAP_S)
+    return (started - t0) * 1000, seen
+
+
+def send_raw(env: BenchEnv) -> Callable[[str], str]:
+    """``send`` for :func:`sample_ms`: raw Celery ``apply_async`` of ``stamp_task``."""
+    stamp_task = env.bench.stamp_task
+    return lambda key: str(stamp_task.apply_async(kwargs={"key": key}).id)
+
+
 def run(env: BenchEnv, samples: int, warmup: int) -> list[Row]:
     """Returns the median and p99 rows (milliseconds)."""
     bench = env.bench
-    r = env.r
     run_id = uuid.uuid4().hex[:8]
 
     def send_action(key: str) -> str:
         return str(bench.actions.enqueue(bench.stamp_action, {"key": key}).id)
 
-    def send_raw(key: str) -> str:
-        return str(bench.stamp_task.apply_async(kwargs={"key": key}).id)
-
-    sides: dict[str, Callable[[str], str]] = {"actions": send_action, "raw": send_raw}
+    sides: dict[str, Callable[[str], str]] = {"actions": send_action, "raw": send_raw(env)}
 
     def sample(side: str, i: int) -> float:
-        key = f"bench:lat:{run_id}:{side}:{i}"
-        t0 = time.time()
-        task_id = sides[side](key)
-        reply = r.blpop([key], timeout=30)
-        if reply is None:
-            raise TimeoutError(f"{side} task {task_id} did not start within 30 s")
-        started = float(reply[1])
-        # Idle again once the result is stored (bounded: a missing result only costs time).
-        deadline = time.monotonic() + RESULT_WAIT_S
-        while not r.exists(f"celery-task-meta-{task_id}"):
-            if time.monotonic() > deadline:
-                missing_results[side] += 1
-                break
-            time.sleep(0.001)
-        time.sleep(GAP_S)
-        return (started - t0) * 1000
+        ms, seen = sample_ms(env, sides[side], f"bench:lat:{run_id}:{side}:{i}")
+        if not seen:
+            missing_results[side] += 1
+        return ms
 
     latencies: dict[str, list[float]] = {"actions": [], "raw": []}
     missing_results = {"actions": 0, "raw": 0}
