@@ -258,7 +258,8 @@ class Actions:
         handles = BulkHandles(self, task.name, base.id or uuid.uuid4().hex, len(batch), overrides)
         ignore = shared_resolved.on_duplicate_id == "ignore"
         if not ignore and (len(batch) > BULK_CHUNK or overrides):
-            self._check_free(handles)  # one chunk is checked atomically by enqueue.lua
+            # Across chunks (one chunk is checked atomically by enqueue.lua).
+            self._check_free(handles, generated_base=base.id is None)
         if self.rate_limit is not None and batch:
             self.store.take_rate(self.rate_limit, len(batch))
 
@@ -315,15 +316,25 @@ class Actions:
             event=event,
         )
 
-    def _check_free(self, handles: BulkHandles) -> None:
-        """Raise DuplicateActionId if any id of the batch is taken (checked chunk by chunk)."""
+    def _check_free(self, handles: BulkHandles, generated_base: bool) -> None:
+        """Raise DuplicateActionId if an id of the batch is taken or repeated.
+
+        Generated ids (``<base>-<i>``) are distinct by construction; only per-item ids can
+        repeat, so only they are remembered (memory stays flat for long batches). With a
+        random base and no per-item ids nothing can be taken, and nothing is checked.
+        """
+        overrides = handles.overrides
+        if generated_base and not overrides:
+            return
         seen: set[str] = set()
+        for action_id in overrides.values():
+            base, _, number = action_id.rpartition("-")
+            clash = base == handles.base and number.isdigit() and int(number) < len(handles)
+            if action_id in seen or (clash and int(number) not in overrides):
+                raise DuplicateActionId(action_id)
+            seen.add(action_id)
         for start in range(0, len(handles), BULK_CHUNK):
             chunk = [handles.id(i) for i in range(start, min(start + BULK_CHUNK, len(handles)))]
-            for action_id in chunk:
-                if action_id in seen:  # per-item ids may collide with generated ones
-                    raise DuplicateActionId(action_id)
-                seen.add(action_id)
             taken = self.store.taken_ids(chunk)
             if taken:
                 raise DuplicateActionId(taken[0])

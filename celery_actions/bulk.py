@@ -57,6 +57,16 @@ class BulkHandles(Sequence[BackgroundActionHandle]):
     def __len__(self) -> int:
         return self._count
 
+    @property
+    def base(self) -> str:
+        """The id prefix: item i is ``<base>-<i>`` unless it has its own id."""
+        return self._base
+
+    @property
+    def overrides(self) -> Mapping[int, str]:
+        """Items that have their own ids, by index."""
+        return self._overrides
+
     def id(self, index: int) -> str:
         """The id of item ``index``."""
         if not 0 <= index < self._count:

@@ -10,7 +10,13 @@ import sys
 
 import pytest
 
-from celery_actions import ActionCancelled, ActionStatus, ActionTimeout, InvalidOptions
+from celery_actions import (
+    ActionCancelled,
+    ActionStatus,
+    ActionTimeout,
+    DuplicateActionId,
+    InvalidOptions,
+)
 from celery_actions.testing import wait_for
 
 VOLATILE_HEADERS = {"id", "root_id", "kwargsrepr", "origin", "actions_token"}
@@ -173,3 +179,12 @@ def test_celery_actions_wait_shows_a_bulk_finishing(tapp, module_worker, redis_u
                          capture_output=True, text=True)  # fmt: skip
     assert bad.returncode == 1
     assert "0 succeeded, 1 failed" in bad.stdout
+
+
+def test_per_item_ids_that_collide_are_refused(tapp, uid):
+    with pytest.raises(DuplicateActionId, match=f"x-{uid}"):
+        tapp.actions.enqueue_many(tapp.add, [({"a": 1}, {"id": f"x-{uid}"})] * 2)
+    with pytest.raises(DuplicateActionId, match=f"b-{uid}-1"):
+        tapp.actions.enqueue_many(
+            tapp.add, [{"a": 1}, {"a": 2}, ({"a": 3}, {"id": f"b-{uid}-1"})], id=f"b-{uid}"
+        )
