@@ -6,6 +6,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
 from typing import Any, TypeVar, overload
 
@@ -40,8 +41,9 @@ def _split_item(item: Any) -> tuple[Any, Mapping[str, Any] | None]:
     return item, None
 
 
-def _compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+def _options_json(resolved: ResolvedOptions) -> str:
+    """What the worker needs of the options, as stored in the job record."""
+    return json.dumps({"retry": resolved.retry.to_json()}, separators=(",", ":"))
 
 
 class Actions:
@@ -263,22 +265,38 @@ class Actions:
         if self.rate_limit is not None and batch:
             self.store.take_rate(self.rate_limit, len(batch))
 
-        # Pass 2: build and write chunk by chunk.
+        # Pass 2: build chunk k+1 while Redis runs chunk k (one chunk in flight at a time).
         lineage = None if self.envelopes is None else self.envelopes.lineage()
-        for start in range(0, len(batch), BULK_CHUNK):
-            jobs: list[NewJob] = []
-            for index in range(start, min(start + BULK_CHUNK, len(batch))):
-                params, own = _split_item(batch[index])
-                resolved = (
-                    resolve(parse_options({**shared, **own}), defaults, environment)
-                    if own
-                    else shared_resolved
-                )
-                jobs.append(self._new_job(task, handles.id(index), params, resolved, lineage))
-            outcomes, dispatch = self.store.enqueue(jobs, "ignore" if ignore else "error")
-            self._publish(dispatch)
-            self._announce(jobs, outcomes)
+        shared_json = _options_json(shared_resolved)
+        on_duplicate = "ignore" if ignore else "error"
+        in_flight: Future[tuple[list[str], Dispatch]] | None = None
+        sent: list[NewJob] = []
+        with ThreadPoolExecutor(1, thread_name_prefix="celery-actions-bulk") as writer:
+            for start in range(0, len(batch), BULK_CHUNK):
+                jobs: list[NewJob] = []
+                for index in range(start, min(start + BULK_CHUNK, len(batch))):
+                    params, own = _split_item(batch[index])
+                    if own:
+                        resolved = resolve(parse_options({**shared, **own}), defaults, environment)
+                        options_json = _options_json(resolved)
+                    else:
+                        resolved, options_json = shared_resolved, shared_json
+                    jobs.append(
+                        self._new_job(
+                            task, handles.id(index), params, resolved, lineage, options_json
+                        )
+                    )
+                if in_flight is not None:
+                    self._after_write(sent, in_flight.result())
+                in_flight, sent = writer.submit(self.store.enqueue, jobs, on_duplicate), jobs
+            if in_flight is not None:
+                self._after_write(sent, in_flight.result())
         return handles
+
+    def _after_write(self, jobs: list[NewJob], written: tuple[list[str], Dispatch]) -> None:
+        outcomes, dispatch = written
+        self._publish(dispatch)
+        self._announce(jobs, outcomes)
 
     def _new_job(
         self,
@@ -287,6 +305,7 @@ class Actions:
         params: Mapping[str, Any] | None,
         resolved: ResolvedOptions,
         lineage: Lineage | None,
+        options_json: str | None = None,
     ) -> NewJob:
         """Validate params and build the job; on the fast path, its envelope and event too."""
         params_json = task.params_model.dump_json(params)
@@ -304,7 +323,7 @@ class Actions:
             id=job_id,
             action=task.name,
             params_json=params_json,
-            options_json=_compact({"retry": resolved.retry.to_json()}),
+            options_json=options_json or _options_json(resolved),
             priority=resolved.priority.value,
             queue=resolved.queue or "",
             limit=resolved.max_concurrency,

@@ -14,6 +14,7 @@ falls back to the normal publisher.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import os
 import time
@@ -60,8 +61,30 @@ def _holes(message: dict[str, Any]) -> tuple[str | int, ...]:
     return tuple(parts)
 
 
-def _fill(pieces: tuple[str | int, ...], values: tuple[str, ...]) -> str:
-    return "".join(values[p] if isinstance(p, int) else p for p in pieces)
+@dataclass(frozen=True, slots=True)
+class Template:
+    """JSON text as a printf format: ``fmt % values`` with values in ``order``."""
+
+    fmt: str
+    order: tuple[int, ...]
+
+    @classmethod
+    def of(cls, message: dict[str, Any]) -> Template:
+        """Compile a message whose varying values are the ``_HOLES`` markers."""
+        pieces = _holes(message)
+        fmt = "".join("%s" if isinstance(p, int) else p.replace("%", "%%") for p in pieces)
+        return cls(fmt, tuple(p for p in pieces if isinstance(p, int)))
+
+    def fill(self, values: tuple[str, ...]) -> str:
+        """The JSON text with each hole replaced by its (already JSON-encoded) value."""
+        return self.fmt % tuple(values[i] for i in self.order)
+
+
+def _json_str(text: str) -> str:
+    """A JSON string literal, cheaply when nothing needs escaping."""
+    if text.isprintable() and '"' not in text and "\\" not in text and text.isascii():
+        return '"' + text + '"'
+    return json.dumps(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +102,10 @@ class Route:
     action: str
     queue: str
     list_keys: dict[Priority, str]
-    pieces: dict[Priority, tuple[str | int, ...]]
+    messages: dict[Priority, Template]
     event_channel: str
-    event_pieces: tuple[str | int, ...]
+    event: Template
+    event_body: Template
 
 
 class Envelopes:
@@ -93,6 +117,9 @@ class Envelopes:
         self._routes: dict[tuple[str, str], Route | None] = {}
         self._channel: Any = None
         self._hostname = anon_nodename()
+        self._tag_pid = 0
+        self._tag_prefix = ""
+        self._tags = itertools.count()
 
     @classmethod
     def for_app(
@@ -150,23 +177,31 @@ class Envelopes:
             return None
         channel = self._kombu_channel()
         list_keys: dict[Priority, str] = {}
-        pieces: dict[Priority, tuple[str | int, ...]] = {}
+        messages: dict[Priority, Template] = {}
         for priority, value in self.priorities.items():
             list_keys[priority] = channel._q_for_pri(queue.name, value)
-            pieces[priority] = self._message_template(task, queue.name, value)
+            messages[priority] = self._message_template(task, queue.name, value)
         event_channel = ""
         if app.conf.task_send_sent_event:
             event_channel = channel._get_publish_topic(app.conf.event_exchange, "task.sent")
-        return Route(action, queue.name, list_keys, pieces, event_channel, self._event_template())
+        return Route(
+            action,
+            queue.name,
+            list_keys,
+            messages,
+            event_channel,
+            self._event_template(),
+            self._event_body_template(action, queue.name),
+        )
 
     def _kombu_channel(self) -> Any:
         if self._channel is None:
             self._channel = self.app.connection_for_write().default_channel
         return self._channel
 
-    def _message_template(self, task: Any, queue_name: str, priority: int) -> tuple[str | int, ...]:
+    def _message_template(self, task: Any, queue_name: str, priority: int) -> Template:
         """The envelope ``apply_async`` would send, with holes for what varies."""
-        return _holes(
+        return Template.of(
             {
                 "body": _HOLES[3],
                 "content-encoding": "utf-8",
@@ -205,9 +240,9 @@ class Envelopes:
             }
         )
 
-    def _event_template(self) -> tuple[str | int, ...]:
+    def _event_template(self) -> Template:
         """The envelope Celery's event dispatcher sends for ``task-sent``."""
-        return _holes(
+        return Template.of(
             {
                 "body": _HOLES[3],
                 "content-encoding": "utf-8",
@@ -226,6 +261,39 @@ class Envelopes:
             }
         )
 
+    def _event_body_template(self, action: str, queue: str) -> Template:
+        """The ``task-sent`` event itself (holes: 0 uuid, 1 kwargs, 2 clock, 3 timestamp,
+        4 root_id, 5 parent_id; the eta is appended by :meth:`build`)."""
+        return Template.of(
+            {
+                "hostname": self._hostname,
+                "utcoffset": utcoffset(),
+                "pid": os.getpid(),
+                "clock": _HOLES[2],
+                "uuid": _HOLES[0],
+                "root_id": _HOLES[4],
+                "parent_id": _HOLES[5],
+                "name": action,
+                "args": "()",
+                "kwargs": _HOLES[1],
+                "retries": 0,
+                "expires": None,
+                "queue": queue,
+                "exchange": "",
+                "routing_key": queue,
+                "timestamp": _HOLES[3],
+                "type": "task-sent",
+                "eta": None,
+            }
+        )
+
+    def _tag(self) -> str:
+        """A unique delivery tag (kombu only needs uniqueness; uuid4 per message is slow)."""
+        if self._tag_pid != os.getpid():  # a forked worker child gets its own prefix
+            self._tag_pid = os.getpid()
+            self._tag_prefix = f"{uuid.uuid4()}-{self._tag_pid}-"
+        return f'"{self._tag_prefix}{next(self._tags)}"'
+
     def build(
         self,
         route: Route,
@@ -236,43 +304,22 @@ class Envelopes:
         eta: str | None = None,
     ) -> tuple[str, str]:
         """The Celery envelope of a job's first dispatch (token 1), and its sent event."""
-        root_id = lineage.root_id or job_id
+        id_json = _json_str(job_id)
+        root_json = id_json if lineage.root_id is None else _json_str(lineage.root_id)
+        parent_json = "null" if lineage.parent_id is None else _json_str(lineage.parent_id)
+        kwargs_json = json.dumps(params_json)
         body = base64.b64encode(("[[]," + params_json + _EMBED).encode()).decode()
-        message = _fill(
-            route.pieces[priority],
-            (
-                json.dumps(job_id),
-                json.dumps(params_json),
-                '"' + str(uuid.uuid4()) + '"',
-                '"' + body + '"',
-                json.dumps(root_id),
-                json.dumps(lineage.parent_id),
-            ),
+        message = route.messages[priority].fill(
+            (id_json, kwargs_json, self._tag(), '"' + body + '"', root_json, parent_json)
         )
         if not route.event_channel:
             return message, ""
-        event = {
-            "hostname": self._hostname,
-            "utcoffset": utcoffset(),
-            "pid": os.getpid(),
-            "clock": self.app.clock.forward(),
-            "uuid": job_id,
-            "root_id": root_id,
-            "parent_id": lineage.parent_id,
-            "name": route.action,
-            "args": "()",
-            "kwargs": params_json,
-            "retries": 0,
-            "eta": eta,
-            "expires": None,
-            "queue": route.queue,
-            "exchange": "",
-            "routing_key": route.queue,
-            "timestamp": time.time(),
-            "type": "task-sent",
-        }
-        event_body = base64.b64encode(json.dumps(event).encode()).decode()
-        sent = _fill(
-            route.event_pieces, ("", "", '"' + str(uuid.uuid4()) + '"', '"' + event_body + '"')
-        )
+        event = route.event_body.fill(
+            (id_json, kwargs_json, str(self.app.clock.forward()), repr(time.time()), root_json,
+             parent_json)
+        )  # fmt: skip
+        if eta is not None:
+            event = event[: -len("null}")] + json.dumps(eta) + "}"
+        event_b64 = base64.b64encode(event.encode()).decode()
+        sent = route.event.fill(("", "", self._tag(), '"' + event_b64 + '"', "", ""))
         return message, sent

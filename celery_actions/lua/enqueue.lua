@@ -38,26 +38,45 @@ for i = 0, n - 1 do
   local b = B0 + i * F
   local id = ARGV[b]
   local jk = job_key(P, id)
-  if redis.call('EXISTS', jk) == 1 then
+  if on_dup ~= 'error' and redis.call('EXISTS', jk) == 1 then
     outcomes[#outcomes + 1] = { id, 'duplicate' }
   else
-    local start_at = tonumber(ARGV[b + 8])
-    redis.call('HSET', jk, 'id', id, 'action', ARGV[b + 1], 'params', ARGV[b + 2],
-      'options', ARGV[b + 3], 'priority', ARGV[b + 4], 'queue', ARGV[b + 5],
-      'limit', ARGV[b + 6], 'cq', ARGV[b + 7], 'token', 0, 'attempts', 0, 'failures', 0,
-      'lost', 0, 'created_at', now, 'status', 'scheduled', 'reason', '')
-    if ARGV[b + 12] ~= '' then redis.call('PUBLISH', ARGV[b + 11], ARGV[b + 12]) end
+    local start_at, queue, env = tonumber(ARGV[b + 8]), ARGV[b + 5], ARGV[b + 10]
+    -- Counters (attempts, failures, lost) and empty strings are left out: readers take
+    -- a missing field as 0 or ''.
+    local fields = { 'id', id, 'action', ARGV[b + 1], 'params', ARGV[b + 2],
+      'options', ARGV[b + 3], 'priority', ARGV[b + 4], 'created_at', now }
+    if queue ~= '' then
+      table.insert(fields, 'queue'); table.insert(fields, queue)
+      table.insert(fields, 'limit'); table.insert(fields, ARGV[b + 6])
+    end
+    if ARGV[b + 7] ~= '' then table.insert(fields, 'cq'); table.insert(fields, ARGV[b + 7]) end
     if start_at and start_at > now then
-      redis.call('HSET', jk, 'start_at', start_at)
+      table.insert(fields, 'start_at'); table.insert(fields, start_at)
+      table.insert(fields, 'token'); table.insert(fields, 0)
+      table.insert(fields, 'status'); table.insert(fields, 'scheduled')
+      redis.call('HSET', jk, unpack(fields))
       redis.call('ZADD', S, start_at, id)
       if start_at - now < horizon then wake = true end
       outcomes[#outcomes + 1] = { id, 'scheduled' }
-    elseif make_ready(P, S, L, QS, SEQ, id, now, reserved, slot_expiry, out, ARGV[b + 9],
-        ARGV[b + 10]) then
+    elseif queue == '' and env ~= '' then
+      -- the common case: no queue limit, fast path; dispatched with token 1 right here
+      table.insert(fields, 'token'); table.insert(fields, 1)
+      table.insert(fields, 'status'); table.insert(fields, 'waiting')
+      redis.call('HSET', jk, unpack(fields))
+      redis.call('LPUSH', ARGV[b + 9], env)
       outcomes[#outcomes + 1] = { id, 'dispatched' }
     else
-      outcomes[#outcomes + 1] = { id, 'waiting' }
+      table.insert(fields, 'token'); table.insert(fields, 0)
+      table.insert(fields, 'status'); table.insert(fields, 'scheduled')
+      redis.call('HSET', jk, unpack(fields))
+      if make_ready(P, S, L, QS, SEQ, id, now, reserved, slot_expiry, out, ARGV[b + 9], env) then
+        outcomes[#outcomes + 1] = { id, 'dispatched' }
+      else
+        outcomes[#outcomes + 1] = { id, 'waiting' }
+      end
     end
+    if ARGV[b + 12] ~= '' then redis.call('PUBLISH', ARGV[b + 11], ARGV[b + 12]) end
   end
 end
 if wake then
