@@ -83,9 +83,12 @@ def test_priority_order_inside_a_limited_queue(tapp, two_workers, r, uid):
         for i, p in enumerate(order)
     ]  # fmt: skip
     assert all(h.status() is ActionStatus.WAITING for h in handles)
+    # (each keeps its Celery envelope, pushed by the Lua admission itself when a slot frees)
+    assert all(r.hexists(f"actions:job:{h.id}", "env") for h in handles)
     r.set(f"rel-{uid}", 1)
     for h in handles:
         h.result(timeout=20)
+    assert not any(r.hexists(f"actions:job:{h.id}", "env") for h in handles)
     assert r.lrange(key, 0, -1) == ["high-2", "high-4", "default-1", "low-0", "low-3"]
 
 

@@ -23,15 +23,32 @@ local function message_row(P, id, token)
   return { id, tostring(token), f[1], f[2], f[3], f[4] or '' }
 end
 
--- Give the job a new token and mark it waiting. With a pre-built envelope (the Redis
--- broker fast path, first dispatch only) push the Celery message now; otherwise reserve an
--- outbox entry and return a row to publish: until the publisher confirms, the job stays in
--- the scheduled set, due again when the reservation lapses.
+-- A stored envelope (first dispatch, token 1) re-issued under another token: the token
+-- header and the delivery tag (kept unique per dispatch) are rewritten.
+local function retoken(env, token)
+  local out = string.gsub(env, '"actions_token": "1"', '"actions_token": "' .. token .. '"', 1)
+  out = string.gsub(out, '"delivery_tag": "([^"]*)"', '"delivery_tag": "%1.' .. token .. '"', 1)
+  return out
+end
+
+-- Give the job a new token and mark it waiting. With an envelope (the Redis broker fast
+-- path: passed in, or stored in the record by enqueue for a scheduled or queued job, used
+-- once) push the Celery message now; otherwise reserve an outbox entry and return a row
+-- to publish: until the publisher confirms, the job stays in the scheduled set, due again
+-- when the reservation lapses.
 local function dispatch(P, S, id, reserved, out, env_key, env)
   local jk = job_key(P, id)
   local token = redis.call('HINCRBY', jk, 'token', 1)
   redis.call('HSET', jk, 'status', 'waiting', 'reason', '')
-  if env_key and env_key ~= '' and token == 1 then
+  if not env_key or env_key == '' then
+    local f = redis.call('HMGET', jk, 'env_key', 'env')
+    if f[1] then
+      env_key, env = f[1], f[2]
+      redis.call('HDEL', jk, 'env_key', 'env')
+    end
+  end
+  if env_key and env_key ~= '' then
+    if token ~= 1 then env = retoken(env, token) end
     redis.call('LPUSH', env_key, env)
   else
     redis.call('ZADD', S, reserved, id)

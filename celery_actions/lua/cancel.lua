@@ -24,6 +24,7 @@ local out = {}
 redis.call('HINCRBY', jk, 'token', 1)
 redis.call('ZREM', S, id)
 if f[2] and f[2] ~= '' then redis.call('ZREM', waiting_key(P, f[2]), id) end
+redis.call('HDEL', jk, 'env_key', 'env') -- an envelope kept for a dispatch that never comes
 finish(P, id, 'cancelled', now, tonumber(ARGV[3]), 'cancelled')
 release(P, S, L, QS, id, now, reserved, now + tonumber(ARGV[5]), out, f[2] or '')
 return { 'cancelled', reserved, out }

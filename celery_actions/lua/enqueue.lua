@@ -51,6 +51,11 @@ for i = 0, n - 1 do
       table.insert(fields, 'limit'); table.insert(fields, ARGV[b + 6])
     end
     if ARGV[b + 7] ~= '' then table.insert(fields, 'cq'); table.insert(fields, ARGV[b + 7]) end
+    if env ~= '' and (queue ~= '' or (start_at and start_at > now)) then
+      -- dispatched later (when due, or when a slot frees): keep the envelope for then
+      table.insert(fields, 'env_key'); table.insert(fields, ARGV[b + 9])
+      table.insert(fields, 'env'); table.insert(fields, env)
+    end
     if start_at and start_at > now then
       table.insert(fields, 'start_at'); table.insert(fields, start_at)
       table.insert(fields, 'token'); table.insert(fields, 0)
@@ -70,7 +75,7 @@ for i = 0, n - 1 do
       table.insert(fields, 'token'); table.insert(fields, 0)
       table.insert(fields, 'status'); table.insert(fields, 'scheduled')
       redis.call('HSET', jk, unpack(fields))
-      if make_ready(P, S, L, QS, SEQ, id, now, reserved, slot_expiry, out, ARGV[b + 9], env) then
+      if make_ready(P, S, L, QS, SEQ, id, now, reserved, slot_expiry, out) then
         outcomes[#outcomes + 1] = { id, 'dispatched' }
       else
         outcomes[#outcomes + 1] = { id, 'waiting' }
