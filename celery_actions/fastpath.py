@@ -135,7 +135,6 @@ class Envelopes:
             or conf.task_serializer != "json"
             or conf.task_compression
             or options.get("global_keyprefix")
-            or conf.task_always_eager
         ):
             return None
         return cls(app, priorities)
