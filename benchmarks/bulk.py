@@ -34,7 +34,9 @@ from typing import Any
 
 import redis
 
-from .common import REPO_ROOT, BenchEnv, Row, log, median, wait_until
+from celery_actions.processes import wait_for
+
+from .common import REPO_ROOT, BenchEnv, Row, log, median
 
 ENQUEUE_MANY_VS_LOOP_TARGET = 10.0
 ENQUEUE_MANY_VS_CEILING_TARGET = 0.25
@@ -311,13 +313,13 @@ def _e2e(env: BenchEnv, side: str, n: int) -> dict[str, float]:
             bench.count_task.apply_async(kwargs=params)
     enqueued = time.time() - t0
     # The body that counts to n stamps ``:last`` just after its increment: wait for that.
-    last = wait_until(
+    last = wait_for(
         lambda: env.r.get(f"{key}:last"),
         timeout=120 + n / 20,
         interval=0.01,
         what=f"{n} {side} tasks to complete",
     )
-    wait_until(
+    wait_for(
         lambda: env.r.zcard("actions:leases") == 0,
         timeout=10,
         interval=0.005,

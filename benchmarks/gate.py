@@ -28,8 +28,10 @@ import time
 import uuid
 from typing import Any
 
+from celery_actions.processes import wait_for
+
 from . import latency
-from .common import BenchEnv, Row, WorkerSettings, log, median, percentile, wait_until
+from .common import BenchEnv, Row, WorkerSettings, log, median, percentile
 
 UTILISATION_TARGET = 0.9
 OVERHEAD_TARGET = 0.8
@@ -43,7 +45,7 @@ def _key(kind: str) -> str:
 
 def _quiet(env: BenchEnv, timeout: float = 10.0) -> None:
     """Wait until no action holds a lease (the last finish bookkeeping is done)."""
-    wait_until(
+    wait_for(
         lambda: env.r.zcard("actions:leases") == 0,
         timeout=timeout,
         interval=0.005,
@@ -72,7 +74,7 @@ def _gated_batch(env: BenchEnv, kind: str, n: int, limit: int, sleep_ms: float) 
         bench.gate_action, [{"key": key, "sleep_ms": sleep_ms}] * n, {"queue": queue}
     )
     ideal_s = n * sleep_ms / 1000 / limit
-    wait_until(
+    wait_for(
         lambda: int(env.r.get(f"{key}:done") or 0) >= n,
         timeout=30 + 5 * ideal_s + n * 0.05,
         interval=0.01,
@@ -112,7 +114,7 @@ def _overhead(env: BenchEnv, side: str, n: int) -> float:
     t0 = time.time()
     bench.actions.enqueue_many(bench.count_action, [{"key": key, "total": n}] * n, options)
     # The body that counts to n stamps ``:last`` just after its increment: wait for that.
-    last = wait_until(
+    last = wait_for(
         lambda: env.r.get(f"{key}:last"),
         timeout=60 + n / 20,
         interval=0.01,

@@ -18,7 +18,9 @@ import uuid
 from contextlib import nullcontext
 from typing import Any
 
-from .common import BenchEnv, Row, group_cpu_seconds, log, median, wait_until
+from celery_actions.processes import wait_for
+
+from .common import BenchEnv, Row, group_cpu_seconds, log, median
 
 TARGET = 0.7
 
@@ -53,7 +55,7 @@ def _drain(env: BenchEnv, side: str, n: int) -> dict[str, float]:
         pgid = worker.proc.pid
         # CPU cost per task, measured over what runs after the worker is up (not its start).
         done0, cpu0, redis0 = int(r.get(key) or 0), group_cpu_seconds(pgid), _redis_cpu(env)
-        wait_until(
+        wait_for(
             lambda: int(r.get(key) or 0) >= n,
             timeout=60 + n / 20,
             interval=0.01,
