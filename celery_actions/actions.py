@@ -254,7 +254,7 @@ class Actions:
                     call = parse_options({**shared, **own})
                     if "id" in own and call.id is not None:
                         overrides[index] = call.id
-                task.params_model.validate(params)
+                task.params_model.dump_json(params)
             except (InvalidOptions, InvalidParams) as exc:
                 raise type(exc)(f"item {index}: {exc}", field=f"[{index}].{exc.field}") from None
         handles = BulkHandles(self, task.name, base.id or uuid.uuid4().hex, len(batch), overrides)
@@ -360,11 +360,13 @@ class Actions:
 
     def _announce(self, jobs: Sequence[NewJob], outcomes: Sequence[str]) -> None:
         """Send ``task-sent`` for scheduled jobs whose event enqueue.lua did not publish."""
-        for job, outcome in zip(jobs, outcomes, strict=True):
-            if outcome == "scheduled" and job.start_at_ms is not None and not job.event:
-                self.publisher.announce_scheduled(
-                    job.id, job.action, job.params_json, job.start_at_ms
-                )
+        self.publisher.announce_scheduled(
+            [
+                job
+                for job, outcome in zip(jobs, outcomes, strict=True)
+                if outcome == "scheduled" and job.start_at_ms is not None and not job.event
+            ]
+        )
 
     def _existing(self, task: ActionTask, job_id: str) -> BackgroundActionHandle:
         record = self.store.record(job_id)

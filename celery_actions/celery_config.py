@@ -10,7 +10,6 @@ the highest number first. So ``high``/``default``/``low`` map to 0/5/9 on Redis 
 from __future__ import annotations
 
 import logging
-import warnings
 from typing import Any
 
 from celery import Celery
@@ -79,4 +78,3 @@ def warn_all(problems: list[str]) -> None:
     """Log each problem as a warning."""
     for text in problems:
         logger.warning("celery-actions: %s", text)
-        warnings.warn(text, RuntimeWarning, stacklevel=2)

@@ -9,13 +9,14 @@ carries the job's dispatch token in the ``actions_token`` header.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from celery import Celery
 
 from .options import Priority
-from .store import Dispatch, MessageRow, Store
+from .store import Dispatch, MessageRow, NewJob, Store
 
 if TYPE_CHECKING:
     from kombu.messaging import Producer
@@ -78,19 +79,20 @@ class Publisher:
                 producer, name, message, headers={TOKEN_HEADER: row.token}, **options
             )
 
-    def announce_scheduled(self, job_id: str, action: str, params_json: str, eta_ms: int) -> None:
-        """Send a ``task-sent`` event with the eta, so Flower lists a scheduled action."""
-        if not self.app.conf.task_send_sent_event:
+    def announce_scheduled(self, jobs: Sequence[NewJob]) -> None:
+        """Send ``task-sent`` events with the eta, so Flower lists scheduled actions."""
+        if not jobs or not self.app.conf.task_send_sent_event:
             return
-        eta = datetime.fromtimestamp(eta_ms / 1000, UTC).isoformat()
         with self.app.events.default_dispatcher() as dispatcher:
-            dispatcher.send(
-                "task-sent",
-                uuid=job_id,
-                name=action,
-                args="()",
-                kwargs=params_json,
-                retries=0,
-                eta=eta,
-                expires=None,
-            )
+            for job in jobs:
+                eta_ms = job.start_at_ms or 0
+                dispatcher.send(
+                    "task-sent",
+                    uuid=job.id,
+                    name=job.action,
+                    args="()",
+                    kwargs=job.params_json,
+                    retries=0,
+                    eta=datetime.fromtimestamp(eta_ms / 1000, UTC).isoformat(),
+                    expires=None,
+                )

@@ -77,20 +77,14 @@ class Dispatch:
         """Build from a script reply."""
         return cls(int(reserved), [MessageRow(*(str(v) for v in r)) for r in rows])
 
-    def extend(self, other: Dispatch) -> None:
-        """Merge another batch (its own reservation is confirmed separately)."""
-        self.rows.extend(other.rows)
-
 
 @dataclass(frozen=True, slots=True)
 class Claim:
     """A job a worker may run now."""
 
-    attempt: int
     failures: int
     first_started_ms: int
     options_json: str
-    now_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +204,7 @@ class Store:
         )
         if reply[0] != "ok":
             return None
-        return Claim(int(reply[1]), int(reply[2]), int(reply[3]), str(reply[4]), int(reply[5]))
+        return Claim(int(reply[2]), int(reply[3]), str(reply[4]))
 
     def finish(
         self,

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 _HOST = socket.gethostname()
 _STATE_OF_OUTCOME = {"complete": states.SUCCESS, "retry": states.RETRY, "failed": states.FAILURE}
 _STATUS_OF_STATE = {states.SUCCESS: "complete", states.RETRY: "retrying", states.FAILURE: "failed"}
+_STATE_OF_STATUS = {status: state for state, status in _STATUS_OF_STATE.items()}
 ERROR_TEXT_LIMIT = 4000
 
 
@@ -175,11 +176,9 @@ class ActionTask(Task):  # type: ignore[misc]
         if record is None or record.get("status") != "running":
             return
         claim = Claim(
-            attempt=int(record.get("attempts", 0)),
             failures=int(record.get("failures", 0)),
             first_started_ms=int(record.get("first_started_at") or 0),
             options_json=record.get("options", "{}"),
-            now_ms=0,
         )
         policy = RetrySchedule.from_json(json.loads(claim.options_json)["retry"])
         with contextlib.suppress(Retry, Ignore):
@@ -228,6 +227,6 @@ class ActionTask(Task):  # type: ignore[misc]
             self.backend.mark_as_revoked(job_id, "cancelled")
             raise Ignore()
         if not stored:
-            state = {v: k for k, v in _STATUS_OF_STATE.items()}[status]
+            state = _STATE_OF_STATUS[status]
             self.backend.store_result(job_id, stored_value, state, traceback, request=storing)
         return status, due
