@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -16,14 +17,14 @@ from .bulk import BulkHandles
 from .celery_config import apply_defaults, priority_map
 from .dispatch import Publisher
 from .errors import ActionsError, DuplicateActionId, InvalidOptions, InvalidParams
-from .fastpath import Envelopes, Lineage
+from .fastpath import Envelopes, Lineage, Route
 from .handles import BackgroundActionHandle
-from .options import EnqueueOptions, ResolvedOptions, parse_options, resolve
+from .options import ResolvedOptions, parse_options, resolve
 from .params import ParamsModel
 from .ratelimit import RateLimit
 from .results import ResultWriter
 from .settings import Settings
-from .store import Dispatch, NewJob, Store
+from .store import Dispatch, JobSpec, NewJob, Store
 from .task import ActionTask
 
 logger = logging.getLogger("celery_actions")
@@ -174,17 +175,23 @@ class Actions:
 
     # -- enqueueing --------------------------------------------------------------------
 
-    def _job(
-        self,
-        task: ActionTask,
-        params: Mapping[str, Any] | None,
-        call: EnqueueOptions,
-        job_id: str | None = None,
-    ) -> tuple[NewJob, ResolvedOptions]:
-        resolved = resolve(call, task.action_defaults, self.settings.environment)
-        job_id = job_id or resolved.id or uuid.uuid4().hex
-        lineage = None if self.envelopes is None else self.envelopes.lineage()
-        return self._new_job(task, job_id, params, resolved, lineage), resolved
+    def _spec(
+        self, task: ActionTask, resolved: ResolvedOptions, options_json: str | None = None
+    ) -> tuple[JobSpec, Route | None]:
+        """What jobs with these options share, and their fast-path route (None: kombu)."""
+        route = None
+        if self.envelopes is not None:
+            route = self.envelopes.route(task.name, resolved.celery_queue or "")
+        spec = JobSpec(
+            action=task.name,
+            options_json=options_json or _options_json(resolved),
+            priority=resolved.priority.value,
+            queue=resolved.queue or "",
+            limit=resolved.max_concurrency,
+            celery_queue=resolved.celery_queue or "",
+            list_key="" if route is None else route.list_keys[resolved.priority],
+        )
+        return spec, route
 
     def enqueue(
         self,
@@ -202,8 +209,15 @@ class Actions:
         nothing is recorded or published.
         """
         task = self._task(action)
-        job, resolved = self._job(task, params, parse_options(options, **kwargs))
-        outcomes, dispatch = self.store.enqueue([job], resolved.on_duplicate_id, self.rate_limit)
+        resolved = resolve(parse_options(options, **kwargs), task.action_defaults,
+                           self.settings.environment)  # fmt: skip
+        spec, route = self._spec(task, resolved)
+        builder = _JobBuilder(self, task, spec, route, resolved)
+        job, event = builder.build(resolved.id or uuid.uuid4().hex, params)
+        sent = self.envelopes.sent_events([event]) if self.envelopes and event else ("", "")
+        outcomes, dispatch = self.store.enqueue(
+            [job], resolved.on_duplicate_id, self.rate_limit, sent
+        )
         if outcomes[0] == "duplicate":
             return self._existing(task, job.id)
         self._publish(dispatch)
@@ -223,9 +237,10 @@ class Actions:
         top of the shared ones. With an ``id`` option, item i gets the id ``<id>-<i>``
         (otherwise ``<random>-<i>``). Every item is validated before anything is written:
         a bad one raises an error naming its index and field, and nothing is enqueued.
-        Then items are written in chunks, each one Lua call that records the jobs and, on
-        a Redis broker, pushes their Celery messages too. With an enqueue rate limit the
-        whole batch is admitted, or TooManyRequests is raised and nothing is enqueued.
+        Then items are written in chunks of 1,000, one round trip each, that record the
+        jobs and, on a Redis broker, push their Celery messages and one ``task-sent``
+        event message for the chunk. With an enqueue rate limit the whole batch is
+        admitted, or TooManyRequests is raised and nothing is enqueued.
         """
         task = self._task(action)
         batch = items if isinstance(items, Sequence) else list(items)
@@ -241,6 +256,7 @@ class Actions:
 
         # Pass 1: validate every item, keeping nothing but per-item ids.
         overrides: dict[int, str] = {}
+        dump = task.params_model.dump_json
         for index, item in enumerate(batch):
             params, own = _split_item(item)
             try:
@@ -254,97 +270,75 @@ class Actions:
                     call = parse_options({**shared, **own})
                     if "id" in own and call.id is not None:
                         overrides[index] = call.id
-                task.params_model.dump_json(params)
+                dump(params)
             except (InvalidOptions, InvalidParams) as exc:
                 raise type(exc)(f"item {index}: {exc}", field=f"[{index}].{exc.field}") from None
         handles = BulkHandles(self, task.name, base.id or uuid.uuid4().hex, len(batch), overrides)
-        ignore = shared_resolved.on_duplicate_id == "ignore"
-        if not ignore and (len(batch) > BULK_CHUNK or overrides):
-            # Across chunks (one chunk is checked atomically by enqueue.lua).
-            self._check_free(handles, generated_base=base.id is None)
+        if shared_resolved.on_duplicate_id == "ignore":
+            on_duplicate = "ignore"
+        elif base.id is None and not overrides:
+            on_duplicate = "new"  # ids <random>-<i> cannot be taken
+        else:
+            on_duplicate = "error"
+            if len(batch) > BULK_CHUNK or overrides:
+                # Across chunks (one chunk is checked atomically by enqueue.lua).
+                self._check_free(handles)
         if self.rate_limit is not None and batch:
             self.store.take_rate(self.rate_limit, len(batch))
 
-        # Pass 2: build chunk k+1 while Redis runs chunk k (one chunk in flight at a time).
-        lineage = None if self.envelopes is None else self.envelopes.lineage()
-        shared_json = _options_json(shared_resolved)
-        on_duplicate = "ignore" if ignore else "error"
-        in_flight: Future[tuple[list[str], Dispatch]] | None = None
-        sent: list[NewJob] = []
+        # Pass 2: build chunk k+1 while Redis writes chunk k (one chunk in flight at a time).
+        spec, route = self._spec(task, shared_resolved)
+        builder = _JobBuilder(self, task, spec, route, shared_resolved)
+        in_flight: Future[tuple[list[NewJob], list[str], Dispatch]] | None = None
         with ThreadPoolExecutor(1, thread_name_prefix="celery-actions-bulk") as writer:
             for start in range(0, len(batch), BULK_CHUNK):
                 jobs: list[NewJob] = []
+                events: list[str] = []
+                builder.stamp()
                 for index in range(start, min(start + BULK_CHUNK, len(batch))):
                     params, own = _split_item(batch[index])
+                    item_builder = builder
                     if own:
                         resolved = resolve(parse_options({**shared, **own}), defaults, environment)
-                        options_json = _options_json(resolved)
-                    else:
-                        resolved, options_json = shared_resolved, shared_json
-                    jobs.append(
-                        self._new_job(
-                            task, handles.id(index), params, resolved, lineage, options_json
-                        )
-                    )
+                        item_spec, item_route = self._spec(task, resolved)
+                        item_builder = builder.other(item_spec, item_route, resolved)
+                    job, event = item_builder.build(handles.id(index), params)
+                    jobs.append(job)
+                    events.append(event)
                 if in_flight is not None:
-                    self._after_write(sent, in_flight.result())
-                in_flight, sent = writer.submit(self.store.enqueue, jobs, on_duplicate), jobs
+                    self._after_write(*in_flight.result())
+                in_flight = writer.submit(self._write_chunk, jobs, events, on_duplicate)
             if in_flight is not None:
-                self._after_write(sent, in_flight.result())
+                self._after_write(*in_flight.result())
         return handles
 
-    def _after_write(self, jobs: list[NewJob], written: tuple[list[str], Dispatch]) -> None:
-        outcomes, dispatch = written
+    def _write_chunk(
+        self, jobs: list[NewJob], events: list[str], on_duplicate: str
+    ) -> tuple[list[NewJob], list[str], Dispatch]:
+        """Write one chunk of a bulk with its sent events (in the writer thread)."""
+        envelopes = self.envelopes
+        if on_duplicate == "ignore" or envelopes is None:
+            outcomes, dispatch = self.store.enqueue(jobs, on_duplicate)
+            fresh = [e for e, o in zip(events, outcomes, strict=True) if e and o != "duplicate"]
+            if envelopes is not None and fresh:
+                self.store.client.publish(*envelopes.sent_events(fresh))
+        else:  # all or nothing: the script publishes the events when it writes the jobs
+            sent = envelopes.sent_events([e for e in events if e])
+            outcomes, dispatch = self.store.enqueue(jobs, on_duplicate, sent_event=sent)
+        return jobs, outcomes, dispatch
+
+    def _after_write(self, jobs: list[NewJob], outcomes: list[str], dispatch: Dispatch) -> None:
+        """Publish what the store left to kombu (in the caller's thread, for its lineage)."""
         self._publish(dispatch)
         self._announce(jobs, outcomes)
 
-    def _new_job(
-        self,
-        task: ActionTask,
-        job_id: str,
-        params: Mapping[str, Any] | None,
-        resolved: ResolvedOptions,
-        lineage: Lineage | None,
-        options_json: str | None = None,
-    ) -> NewJob:
-        """Validate params and build the job; on the fast path, its envelope and event too."""
-        params_json = task.params_model.dump_json(params)
-        list_key = envelope = event_channel = event = ""
-        if self.envelopes is not None and lineage is not None:
-            route = self.envelopes.route(task.name, resolved.celery_queue or "")
-            if route is not None:
-                start_at = resolved.start_at
-                eta = None if start_at is None else start_at.isoformat()
-                list_key, event_channel = route.list_keys[resolved.priority], route.event_channel
-                envelope, event = self.envelopes.build(
-                    route, resolved.priority, job_id, params_json, lineage, eta
-                )
-        return NewJob(
-            id=job_id,
-            action=task.name,
-            params_json=params_json,
-            options_json=options_json or _options_json(resolved),
-            priority=resolved.priority.value,
-            queue=resolved.queue or "",
-            limit=resolved.max_concurrency,
-            celery_queue=resolved.celery_queue or "",
-            start_at_ms=resolved.start_at_ms,
-            list_key=list_key,
-            envelope=envelope,
-            event_channel=event_channel,
-            event=event,
-        )
-
-    def _check_free(self, handles: BulkHandles, generated_base: bool) -> None:
+    def _check_free(self, handles: BulkHandles) -> None:
         """Raise DuplicateActionId if an id of the batch is taken or repeated.
 
         Generated ids (``<base>-<i>``) are distinct by construction; only per-item ids can
-        repeat, so only they are remembered (memory stays flat for long batches). With a
-        random base and no per-item ids nothing can be taken, and nothing is checked.
+        repeat, so only they are remembered (memory stays flat for long batches).
         """
         overrides = handles.overrides
-        if generated_base and not overrides:
-            return
         seen: set[str] = set()
         for action_id in overrides.values():
             base, _, number = action_id.rpartition("-")
@@ -364,7 +358,7 @@ class Actions:
             [
                 job
                 for job, outcome in zip(jobs, outcomes, strict=True)
-                if outcome == "scheduled" and job.start_at_ms is not None and not job.event
+                if outcome == "scheduled" and job.start_at_ms is not None and not job.envelope
             ]
         )
 
@@ -385,3 +379,57 @@ class Actions:
     def handle(self, action: ActionRef, action_id: str) -> BackgroundActionHandle:
         """A handle on an action enqueued earlier, from its id."""
         return BackgroundActionHandle(self, self._task(action).name, action_id)
+
+
+class _JobBuilder:
+    """Builds the jobs of one spec: params JSON and, on the fast path, the Celery envelope
+    and the ``task-sent`` event body (the hot loop of ``enqueue_many``)."""
+
+    __slots__ = ("actions", "eta", "lineage", "resolved", "route", "spec", "start_at_ms",
+                 "task", "timestamp")  # fmt: skip
+
+    def __init__(
+        self,
+        actions: Actions,
+        task: ActionTask,
+        spec: JobSpec,
+        route: Route | None,
+        resolved: ResolvedOptions,
+        lineage: Lineage | None = None,
+    ) -> None:
+        self.actions = actions
+        self.task = task
+        self.spec = spec
+        self.route = route
+        self.resolved = resolved
+        self.start_at_ms = resolved.start_at_ms
+        self.eta = None if resolved.start_at is None else resolved.start_at.isoformat()
+        envelopes = actions.envelopes
+        self.lineage = lineage or (envelopes.lineage() if envelopes is not None else Lineage())
+        self.timestamp = repr(time.time())
+
+    def stamp(self) -> None:
+        """Take the current time for the sent events built next."""
+        self.timestamp = repr(time.time())
+
+    def other(self, spec: JobSpec, route: Route | None, resolved: ResolvedOptions) -> _JobBuilder:
+        """A builder for an item with its own options."""
+        builder = _JobBuilder(self.actions, self.task, spec, route, resolved, self.lineage)
+        builder.timestamp = self.timestamp
+        return builder
+
+    def build(self, job_id: str, params: Mapping[str, Any] | None) -> tuple[NewJob, str]:
+        """Validate params; return the job and its sent event body ('' if none)."""
+        params_json = self.task.params_model.dump_json(params)
+        route, envelopes = self.route, self.actions.envelopes
+        if route is None or envelopes is None:
+            return NewJob(job_id, self.spec, params_json, self.start_at_ms), ""
+        kwargs_json = json.dumps(params_json)
+        priority = self.resolved.priority
+        envelope = envelopes.message(
+            route, priority, job_id, params_json, kwargs_json, self.lineage
+        )
+        event = envelopes.sent_event(
+            route, job_id, kwargs_json, self.lineage, self.eta, self.timestamp
+        )
+        return NewJob(job_id, self.spec, params_json, self.start_at_ms, envelope), event

@@ -89,7 +89,7 @@ class Publisher:
                 dispatcher.send(
                     "task-sent",
                     uuid=job.id,
-                    name=job.action,
+                    name=job.spec.action,
                     args="()",
                     kwargs=job.params_json,
                     retries=0,

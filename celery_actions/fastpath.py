@@ -13,13 +13,14 @@ falls back to the normal publisher.
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json
 import os
-import time
 import uuid
+from binascii import b2a_base64
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlparse
 
@@ -103,8 +104,6 @@ class Route:
     queue: str
     list_keys: dict[Priority, str]
     messages: dict[Priority, Template]
-    event_channel: str
-    event: Template
     event_body: Template
 
 
@@ -180,17 +179,8 @@ class Envelopes:
         for priority, value in self.priorities.items():
             list_keys[priority] = channel._q_for_pri(queue.name, value)
             messages[priority] = self._message_template(task, queue.name, value)
-        event_channel = ""
-        if app.conf.task_send_sent_event:
-            event_channel = channel._get_publish_topic(app.conf.event_exchange, "task.sent")
         return Route(
-            action,
-            queue.name,
-            list_keys,
-            messages,
-            event_channel,
-            self._event_template(),
-            self._event_body_template(action, queue.name),
+            action, queue.name, list_keys, messages, self._event_body_template(action, queue.name)
         )
 
     def _kombu_channel(self) -> Any:
@@ -239,7 +229,23 @@ class Envelopes:
             }
         )
 
-    def _event_template(self) -> Template:
+    @cached_property
+    def _sent_events(self) -> tuple[str, Template, str, Template] | None:
+        """Channels and envelope templates for one ``task-sent`` event and for a list of
+        them (``task.multi``, as Celery's buffered dispatcher sends; receivers such as
+        Flower's accept both); None when the app does not send sent events."""
+        if not self.app.conf.task_send_sent_event:
+            return None
+        channel, exchange = self._kombu_channel(), self.app.conf.event_exchange
+        one, many = "task.sent", "task.multi"
+        return (
+            channel._get_publish_topic(exchange, one),
+            self._event_template(one),
+            channel._get_publish_topic(exchange, many),
+            self._event_template(many),
+        )
+
+    def _event_template(self, routing_key: str) -> Template:
         """The envelope Celery's event dispatcher sends for ``task-sent``."""
         return Template.of(
             {
@@ -251,7 +257,7 @@ class Envelopes:
                     "delivery_mode": 1,
                     "delivery_info": {
                         "exchange": self.app.conf.event_exchange,
-                        "routing_key": "task.sent",
+                        "routing_key": routing_key,
                     },
                     "priority": 0,
                     "body_encoding": "base64",
@@ -293,32 +299,59 @@ class Envelopes:
             self._tag_prefix = f"{uuid.uuid4()}-{self._tag_pid}-"
         return f'"{self._tag_prefix}{next(self._tags)}"'
 
-    def build(
+    def message(
         self,
         route: Route,
         priority: Priority,
         job_id: str,
         params_json: str,
+        kwargs_json: str,
         lineage: Lineage,
-        eta: str | None = None,
-    ) -> tuple[str, str]:
-        """The Celery envelope of a job's first dispatch (token 1), and its sent event."""
+    ) -> str:
+        """The Celery envelope of a job's first dispatch (token 1).
+
+        ``kwargs_json`` is ``params_json`` as a JSON string (the ``kwargsrepr`` header).
+        """
         id_json = _json_str(job_id)
         root_json = id_json if lineage.root_id is None else _json_str(lineage.root_id)
         parent_json = "null" if lineage.parent_id is None else _json_str(lineage.parent_id)
-        kwargs_json = json.dumps(params_json)
-        body = base64.b64encode(("[[]," + params_json + _EMBED).encode()).decode()
-        message = route.messages[priority].fill(
+        body = b2a_base64(("[[]," + params_json + _EMBED).encode(), newline=False).decode()
+        return route.messages[priority].fill(
             (id_json, kwargs_json, self._tag(), '"' + body + '"', root_json, parent_json)
         )
-        if not route.event_channel:
-            return message, ""
+
+    def sent_event(
+        self,
+        route: Route,
+        job_id: str,
+        kwargs_json: str,
+        lineage: Lineage,
+        eta: str | None,
+        timestamp: str,
+    ) -> str:
+        """The body of a job's ``task-sent`` event, or '' when the app sends none."""
+        if self._sent_events is None:
+            return ""
+        id_json = _json_str(job_id)
+        root_json = id_json if lineage.root_id is None else _json_str(lineage.root_id)
+        parent_json = "null" if lineage.parent_id is None else _json_str(lineage.parent_id)
         event = route.event_body.fill(
-            (id_json, kwargs_json, str(self.app.clock.forward()), repr(time.time()), root_json,
+            (id_json, kwargs_json, str(self.app.clock.forward()), timestamp, root_json,
              parent_json)
         )  # fmt: skip
         if eta is not None:
             event = event[: -len("null}")] + json.dumps(eta) + "}"
-        event_b64 = base64.b64encode(event.encode()).decode()
-        sent = route.event.fill(("", "", self._tag(), '"' + event_b64 + '"', "", ""))
-        return message, sent
+        return event
+
+    def sent_events(self, events: Sequence[str]) -> tuple[str, str]:
+        """The channel and the envelope publishing these event bodies: one ``task-sent``
+        message, or one ``task.multi`` message carrying the list."""
+        if self._sent_events is None or not events:
+            return "", ""
+        one_channel, one, many_channel, many = self._sent_events
+        if len(events) == 1:
+            channel, template, body = one_channel, one, events[0]
+        else:
+            channel, template, body = many_channel, many, "[" + ",".join(events) + "]"
+        encoded = b2a_base64(body.encode(), newline=False).decode()
+        return channel, template.fill(("", "", self._tag(), '"' + encoded + '"', "", ""))

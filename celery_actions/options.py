@@ -253,10 +253,10 @@ def _explain(err: ValidationError) -> InvalidOptions:
         parent, _, key = path.rpartition(".")
         known = _KNOWN_NESTED.get(parent, _KNOWN_TOP)
         hint = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
-        hint_text = f"; did you mean {hint[0]!r}?" if hint else ""
+        hint_text = f" (did you mean {hint[0]!r}?)" if hint else ""
         where = f"option {parent!r}" if parent else "enqueue options"
         return InvalidOptions(
-            f"unknown key {key!r} in {where}{hint_text} Known keys: {', '.join(known)}",
+            f"unknown key {key!r} in {where}{hint_text}. Known keys: {', '.join(known)}",
             field=path,
         )
     top = path.split(".")[0]

@@ -17,40 +17,47 @@ from .settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
-class NewJob:
-    """A validated job, ready to be written."""
+class JobSpec:
+    """What the jobs of one enqueue share: the action and its resolved options."""
 
-    id: str
     action: str
-    params_json: str
     options_json: str
     priority: str
-    queue: str
-    limit: int
-    celery_queue: str
-    start_at_ms: int | None
+    queue: str = ""
+    limit: int = 1
+    celery_queue: str = ""
     list_key: str = ""
-    envelope: str = ""
-    event_channel: str = ""
-    event: str = ""
+    """The Redis broker list the jobs' envelopes go to ('': publish through kombu)."""
 
-    def args(self) -> list[Any]:
-        """The job's fields as ``enqueue.lua`` takes them."""
-        return [
-            self.id,
+    def args(self) -> tuple[Any, ...]:
+        """The spec as ``enqueue.lua`` takes it."""
+        return (
             self.action,
-            self.params_json,
             self.options_json,
             self.priority,
             self.queue,
             self.limit,
             self.celery_queue,
-            "" if self.start_at_ms is None else self.start_at_ms,
             self.list_key,
-            self.envelope,
-            self.event_channel,
-            self.event,
-        ]
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A validated job, ready to be written."""
+
+    id: str
+    spec: JobSpec
+    params_json: str
+    start_at_ms: int | None = None
+    envelope: str = ""
+    """The Celery message of its first dispatch (on the Redis broker fast path)."""
+
+    @property
+    def dispatched_now(self) -> bool:
+        """Pushed to the broker at once: no queue limit, no startAt, a broker list."""
+        spec = self.spec
+        return not spec.queue and self.start_at_ms is None and bool(spec.list_key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,27 +133,75 @@ class Store:
     # -- producers ---------------------------------------------------------------------
 
     def enqueue(
-        self, jobs: Sequence[NewJob], on_duplicate: str, rate: RateLimit | None = None
+        self,
+        jobs: Sequence[NewJob],
+        on_duplicate: str,
+        rate: RateLimit | None = None,
+        sent_event: tuple[str, str] = ("", ""),
     ) -> tuple[list[str], Dispatch]:
         """Write jobs (all or none); returns each job's outcome and the messages to publish.
 
+        ``on_duplicate`` is 'error', 'ignore', or 'new' when the caller guarantees the ids
+        are fresh: then the jobs' envelopes are written as plain commands in one MULTI
+        transaction with the script, never passed through Lua (see ``enqueue.lua``).
+        ``sent_event`` (channel, message) is published in the same call if a job is new.
         Raises DuplicateActionId, or TooManyRequests when ``rate`` refuses them.
         """
         k = self.keys
-        args: list[Any] = [self._outbox_ms, self._slot_ms, on_duplicate, self._horizon_ms]
-        args.append(len(jobs))
-        args.extend(rate.args(len(jobs)) if rate is not None else ("", "", ""))
-        for job in jobs:
-            args.extend(job.args())
         keys = [k.scheduled, k.leases, k.queues, k.seq, k.wake, k.ratelimit]
-        reply = self._run("enqueue", keys, args)
+        args: list[Any] = [self.keys.prefix, self._outbox_ms, self._slot_ms, on_duplicate]
+        args.append(self._horizon_ms)
+        args.extend(rate.args(len(jobs)) if rate is not None else ("", "", ""))
+        args.extend(sent_event)
+        specs: dict[JobSpec, int] = {}
+        job_args: list[Any] = []
+        outside = on_duplicate == "new"
+        for job in jobs:
+            number = specs.get(job.spec)
+            if number is None:
+                number = specs[job.spec] = len(specs) + 1
+            start = "" if job.start_at_ms is None else job.start_at_ms
+            job_args.extend(
+                (job.id, job.params_json, number, start, "" if outside else job.envelope)
+            )
+        args.append(len(specs))
+        for spec in specs:
+            args.extend(spec.args())
+        args.extend(job_args)
+        if outside:
+            reply = self._enqueue_with_envelopes(jobs, keys, args)
+        else:
+            reply = self._run("enqueue", keys, args[1:])
         if reply[0] == "duplicate":
             raise DuplicateActionId(reply[1])
         if reply[0] == "ratelimited":
             assert rate is not None
             raise rate.refuse(len(jobs), int(reply[1]))
-        outcomes = [str(o[1]) for o in reply[1]]
-        return outcomes, Dispatch.parse(reply[0], reply[2])
+        return list(reply[1]), Dispatch.parse(reply[0], reply[2])
+
+    def _enqueue_with_envelopes(
+        self, jobs: Sequence[NewJob], keys: list[str], args: list[Any]
+    ) -> Any:
+        """One MULTI: the records of jobs dispatched later get their envelope first, then the
+        script runs (EVAL, so no NOSCRIPT can split the transaction), then the envelopes of
+        jobs dispatched now are pushed, in order, to their broker lists."""
+        pipe = self.client.pipeline(transaction=True)
+        pushed: dict[str, list[str]] = {}
+        for job in jobs:
+            if not job.envelope:
+                continue
+            if job.dispatched_now:
+                pushed.setdefault(job.spec.list_key, []).append(job.envelope)
+            else:
+                pipe.hset(
+                    self.keys.job(job.id),
+                    mapping={"env_key": job.spec.list_key, "env": job.envelope},
+                )
+        pipe.eval(scripts.source("enqueue"), len(keys), *keys, *args)
+        for list_key, envelopes in pushed.items():
+            pipe.lpush(list_key, *envelopes)
+        replies = pipe.execute()
+        return replies[len(replies) - len(pushed) - 1]
 
     def take_rate(self, rate: RateLimit, n: int) -> None:
         """Take ``n`` from the enqueue bucket, or raise TooManyRequests taking nothing."""
@@ -174,7 +229,10 @@ class Store:
     def record(self, action_id: str) -> dict[str, str] | None:
         """The raw job hash, or None."""
         data: dict[str, str] = self.client.hgetall(self.keys.job(action_id))  # type: ignore[assignment]
-        return data or None
+        if not data:
+            return None
+        data["id"] = action_id
+        return data
 
     def cancel(self, action_id: str) -> tuple[str, Dispatch]:
         """Cancel a job that has not started.

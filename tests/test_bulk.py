@@ -31,13 +31,15 @@ def broker_messages(r, queue):
 
 def test_fast_path_envelope_matches_apply_async(tapp, r, uid):
     # Given no worker consumes the default queue in this module, the same action sent by
-    # Celery's own publisher and by the fast path (enqueue and enqueue_many)
+    # Celery's own publisher and by the fast path: enqueue, enqueue_many with an id (the
+    # script pushes the envelopes) and without one (the envelopes go beside the script)
     assert tapp.actions.envelopes is not None
     for name in list(broker_messages(r, "celery")):
         r.delete(name)
     events = r.pubsub()
-    events.psubscribe("*celeryev/task.sent")
+    events.psubscribe("*celeryev/task.*")
     events.get_message(timeout=1)
+    new_ids: dict[str, list[str]] = {}
     celery_priority = {"high": 0, "default": 5, "low": 9}
     for priority in ("high", "default", "low"):
         tapp.app.send_task(
@@ -49,14 +51,19 @@ def test_fast_path_envelope_matches_apply_async(tapp, r, uid):
                              priority=priority)  # fmt: skip
         tapp.actions.enqueue_many(tapp.add, [{"a": 1, "b": 2}], id=f"m-{priority}-{uid}",
                                   priority=priority)  # fmt: skip
+        fresh = tapp.actions.enqueue_many(tapp.add, [{"a": 1, "b": 2}] * 2, priority=priority)
+        new_ids[priority] = [h.id for h in fresh]
     lists = broker_messages(r, "celery")
-    # Then each priority's three messages sit in the same list, with the same shape
+    # Then each priority's five messages sit in the same list, in order, with the same shape
     assert len(lists) == 3
-    for messages in lists.values():
-        celery_msg, single, bulk = messages[2], messages[1], messages[0]  # LPUSH: newest first
-        assert celery_msg["headers"]["id"].startswith("k-")
-        assert single["headers"]["id"].startswith("f-") and bulk["headers"]["id"].startswith("m-")
-        for fast in (single, bulk):
+    for priority, messages in zip(("high", "default", "low"), lists.values(), strict=True):
+        messages.reverse()  # LPUSH: newest first
+        celery_msg, single, bulk, *fresh_msgs = messages
+        assert celery_msg["headers"]["id"] == f"k-{priority}-{uid}"
+        assert single["headers"]["id"] == f"f-{priority}-{uid}"
+        assert bulk["headers"]["id"] == f"m-{priority}-{uid}-0"
+        assert [m["headers"]["id"] for m in fresh_msgs] == new_ids[priority]
+        for fast in (single, bulk, *fresh_msgs):
             assert set(fast) == set(celery_msg)
             assert same_except(celery_msg["headers"], fast["headers"], VOLATILE_HEADERS)
             assert same_except(celery_msg["properties"], fast["properties"], VOLATILE_PROPERTIES)
@@ -65,20 +72,27 @@ def test_fast_path_envelope_matches_apply_async(tapp, r, uid):
             assert json.loads(base64.b64decode(fast["body"])) == json.loads(
                 base64.b64decode(celery_msg["body"])
             )
-    # And the task-sent events match Celery's, on the same channel
+    # And the task-sent events match Celery's, on the same channel; a bulk of several
+    # sends them as one list on task.multi, as Celery's buffered event dispatcher does
     sent = {}
     while (message := events.get_message(timeout=1)) is not None:
         if message["type"] == "pmessage":
             envelope = json.loads(message["data"])
-            event = json.loads(base64.b64decode(envelope.pop("body")))
-            sent[event["uuid"]] = (message["channel"], envelope, event)
+            body = json.loads(base64.b64decode(envelope.pop("body")))
+            for event in body if isinstance(body, list) else [body]:
+                sent[event["uuid"]] = (message["channel"], envelope, event)
     events.close()
     celery_channel, celery_envelope, celery_event = sent[f"k-high-{uid}"]
-    for fast_id in (f"f-high-{uid}", f"m-high-{uid}-0"):
+    for fast_id in (f"f-high-{uid}", f"m-high-{uid}-0", *new_ids["high"]):
         channel, envelope, event = sent[fast_id]
-        assert channel == celery_channel
+        grouped = fast_id in new_ids["high"]
+        assert channel == (celery_channel.replace("task.sent", "task.multi") if grouped
+                           else celery_channel)  # fmt: skip
         assert same_except(celery_envelope, envelope, {"properties"})
-        assert same_except(celery_envelope["properties"], envelope["properties"], {"delivery_tag"})
+        expected = dict(celery_envelope["properties"])
+        if grouped:
+            expected["delivery_info"] = {**expected["delivery_info"], "routing_key": "task.multi"}
+        assert same_except(expected, envelope["properties"], {"delivery_tag"})
         assert set(event) == set(celery_event)
         assert same_except(celery_event, event, {"uuid", "root_id", "clock", "timestamp",
                                                  "kwargs", "pid", "hostname"})  # fmt: skip
@@ -188,3 +202,20 @@ def test_per_item_ids_that_collide_are_refused(tapp, uid):
         tapp.actions.enqueue_many(
             tapp.add, [{"a": 1}, {"a": 2}, ({"a": 3}, {"id": f"b-{uid}-1"})], id=f"b-{uid}"
         )
+
+
+@pytest.mark.parametrize("with_id", [False, True], ids=["generated-ids", "given-id"])
+def test_bulk_items_due_now_or_queued_run_from_their_stored_envelopes(tapp, module_worker, r,
+                                                                     uid, with_id):  # fmt: skip
+    # Given bulk items that are not pushed at once: a startAt already past, and a queue
+    # (with generated ids their envelopes are written beside the script, not through it)
+    ids = {"id": f"due-{uid}"} if with_id else {}
+    due = tapp.actions.enqueue_many(tapp.add, [{"a": i} for i in range(3)],
+                                    start_at="2001-01-01T00:00Z", **ids)  # fmt: skip
+    one_at_a_time = {"name": f"due-{uid}", "maxConcurrency": 1}
+    queued = tapp.actions.enqueue_many(tapp.add, [{"a": i} for i in range(4)], queue=one_at_a_time)
+    # Then all of them run, and no record keeps an envelope it no longer needs
+    assert due.results(timeout=30) == [0, 1, 2]
+    assert queued.results(timeout=30) == [0, 1, 2, 3]
+    for handle in (*due, *queued):
+        assert r.hget(f"actions:job:{handle.id}", "env") is None

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from celery_actions.settings import Settings
-from celery_actions.store import NewJob, Store
+from celery_actions.store import JobSpec, NewJob, Store
 
 FINISHED = {"complete", "failed", "cancelled"}
 RETRY = '{"retry":{"n":3,"i":0,"m":null,"f":2,"r":false,"d":100000}}'
@@ -50,7 +50,7 @@ class GateMachine(RuleBasedStateMachine):
     @rule(priority=st.sampled_from(["low", "default", "high"]))
     def enqueue(self, priority: str) -> None:
         job_id = f"j{len(self.jobs)}"
-        job = NewJob(job_id, "t.a", "{}", RETRY, priority, self.queue, self.limit, "", None)
+        job = NewJob(job_id, JobSpec("t.a", RETRY, priority, self.queue, self.limit), "{}")
         _, dispatch = self.store.enqueue([job], "error")
         self.jobs.append(job_id)
         self.publish(dispatch)
@@ -160,7 +160,7 @@ def test_an_old_message_cannot_claim_a_job_back_in_the_waiting_line(redis_url):
         store.confirm(dispatch)
 
     def enqueue(job_id: str) -> None:
-        job = NewJob(job_id, "t.a", "{}", RETRY, "low", "q", 2, "", None)
+        job = NewJob(job_id, JobSpec("t.a", RETRY, "low", "q", 2), "{}")
         publish(store.enqueue([job], "error")[1])
 
     # Given a limit-2 queue whose two slots are taken by j0 and j2 while j1 retries

@@ -8,7 +8,7 @@ import pytest
 from celery.exceptions import TimeLimitExceeded
 
 from celery_actions import ActionStatus, InvalidParams
-from celery_actions.store import NewJob
+from celery_actions.store import JobSpec, NewJob
 from celery_actions.testing import wait_for
 
 RETRY_NONE = '{"retry":{"n":0,"i":1000,"m":null,"f":2,"r":false,"d":1000}}'
@@ -36,8 +36,8 @@ def test_a_hard_time_limit_is_a_failed_attempt_and_frees_the_slot(tapp, start_wo
 
 def test_params_are_validated_again_on_the_worker(tapp, module_worker, uid):
     # Given a job whose recorded params do not fit the action (written around enqueue)
-    job = NewJob(f"bad-{uid}", "tests.app.add", '{"a":"not a number"}', RETRY_NONE,
-                 "default", "", 1, "", None)  # fmt: skip
+    spec = JobSpec("tests.app.add", RETRY_NONE, "default")
+    job = NewJob(f"bad-{uid}", spec, '{"a":"not a number"}')
     _, dispatch = tapp.actions.store.enqueue([job], "error")
     tapp.actions.publisher.publish(dispatch)
     # Then the worker refuses them: the action fails without running
@@ -51,7 +51,7 @@ def test_flower_sees_scheduled_and_running_actions(tapp, module_worker, uid):
     seen: dict[str, list[str]] = {}
 
     def on_event(event):
-        if event.get("uuid", "").endswith(uid):
+        if "uuid" in event:
             seen.setdefault(event["uuid"], []).append(event["type"])
 
     receivers = []
@@ -75,12 +75,20 @@ def test_flower_sees_scheduled_and_running_actions(tapp, module_worker, uid):
     scheduled = tapp.actions.enqueue(tapp.add, {"a": 1}, id=f"s-{uid}",
                                      start_at="2099-01-01T00:00Z")  # fmt: skip
     ran = tapp.actions.enqueue(tapp.add, {"a": 1}, id=f"r-{uid}")
+    # ... and bulks, whose sent events travel as one list per chunk (task.multi)
+    bulk = tapp.actions.enqueue_many(tapp.add, [{"a": i} for i in range(3)])
+    later = tapp.actions.enqueue_many(tapp.add, [{"a": 1}] * 2, start_at="2099-01-01T00:00Z")
     assert ran.result(timeout=20) == 1
-    # Then the scheduled one was announced and the other one's life was visible
-    wait_for(lambda: "task-succeeded" in seen.get(ran.id, []), what=f"events, got {seen}")
-    assert "task-sent" in seen.get(scheduled.id, [])
-    assert {"task-sent", "task-received", "task-started"} <= set(seen[ran.id])
-    scheduled.cancel()
+    assert bulk.results(timeout=20) == [0, 1, 2]
+    # Then the scheduled ones were announced and the others' lives were visible
+    for handle in (ran, *bulk):
+        wait_for(
+            lambda h=handle: "task-succeeded" in seen.get(h.id, []), what=f"events of {handle.id}"
+        )
+        assert {"task-sent", "task-received", "task-started"} <= set(seen[handle.id])
+    for handle in (scheduled, *later):
+        assert "task-sent" in seen.get(handle.id, [])
+        handle.cancel()
     receivers[0].should_stop = True
     listener.join(10)
     assert not listener.is_alive()

@@ -71,12 +71,11 @@ def test_schedule_past_a_tiny_visibility_timeout_runs_once(tapp, start_worker, r
 
 def test_a_lost_publish_is_sent_again_by_the_pump(tapp, start_worker, r, uid):
     # Given a job recorded but whose message never reached the broker (publisher crashed)
-    from celery_actions.store import NewJob
+    from celery_actions.store import JobSpec, NewJob
 
     store = tapp.actions.store
-    job = NewJob(f"orphan-{uid}", "tests.app.add", '{"a":3,"b":4}',
-                 '{"retry":{"n":0,"i":1000,"m":null,"f":2,"r":false,"d":1000}}',
-                 "default", "", 1, "", None)  # fmt: skip
+    retry = '{"retry":{"n":0,"i":1000,"m":null,"f":2,"r":false,"d":1000}}'
+    job = NewJob(f"orphan-{uid}", JobSpec("tests.app.add", retry, "default"), '{"a":3,"b":4}')
     outcomes, dispatch = store.enqueue([job], "error")
     assert outcomes == ["dispatched"] and dispatch.rows  # ... and never published
     r.zadd("actions:scheduled", {job.id: 0})  # let the outbox reservation lapse at once
