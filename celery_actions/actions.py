@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar, overload
 
@@ -17,14 +16,14 @@ from .bulk import BulkHandles
 from .celery_config import apply_defaults, priority_map
 from .dispatch import Publisher
 from .errors import ActionsError, DuplicateActionId, InvalidOptions, InvalidParams
-from .fastpath import Envelopes, Lineage, Route
+from .fastpath import Envelopes, JobEnvelopes, Lineage, Route
 from .handles import BackgroundActionHandle
 from .options import ResolvedOptions, parse_options, resolve
 from .params import ParamsModel
 from .ratelimit import RateLimit
 from .results import ResultWriter
 from .settings import Settings
-from .store import Dispatch, JobSpec, NewJob, Store
+from .store import Dispatch, JobSpec, NewJob, PendingEnqueue, Store
 from .task import ActionTask
 
 logger = logging.getLogger("celery_actions")
@@ -211,9 +210,9 @@ class Actions:
         task = self._task(action)
         resolved = resolve(parse_options(options, **kwargs), task.action_defaults,
                            self.settings.environment)  # fmt: skip
-        spec, route = self._spec(task, resolved)
-        builder = _JobBuilder(self, task, spec, route, resolved)
-        job, event = builder.build(resolved.id or uuid.uuid4().hex, params)
+        job, event = _JobBuilder(self, task, resolved).build(
+            resolved.id or uuid.uuid4().hex, params
+        )
         sent = self.envelopes.sent_events([event]) if self.envelopes and event else ("", "")
         outcomes, dispatch = self.store.enqueue(
             [job], resolved.on_duplicate_id, self.rate_limit, sent
@@ -286,51 +285,52 @@ class Actions:
         if self.rate_limit is not None and batch:
             self.store.take_rate(self.rate_limit, len(batch))
 
-        # Pass 2: build chunk k+1 while Redis writes chunk k (one chunk in flight at a time).
-        spec, route = self._spec(task, shared_resolved)
-        builder = _JobBuilder(self, task, spec, route, shared_resolved)
-        in_flight: Future[tuple[list[NewJob], list[str], Dispatch]] | None = None
-        with ThreadPoolExecutor(1, thread_name_prefix="celery-actions-bulk") as writer:
+        # Pass 2: build chunk k+1 while Redis writes chunk k (one chunk in flight at a time;
+        # its reply is read only once the next one is built).
+        lineage = self.envelopes.lineage() if self.envelopes is not None else None
+        builder = _JobBuilder(self, task, shared_resolved, lineage)
+        in_flight: _Chunk | None = None
+        try:
             for start in range(0, len(batch), BULK_CHUNK):
                 jobs: list[NewJob] = []
                 events: list[str] = []
-                builder.stamp()
+                builder.restamp()
                 for index in range(start, min(start + BULK_CHUNK, len(batch))):
                     params, own = _split_item(batch[index])
                     item_builder = builder
                     if own:
                         resolved = resolve(parse_options({**shared, **own}), defaults, environment)
-                        item_spec, item_route = self._spec(task, resolved)
-                        item_builder = builder.other(item_spec, item_route, resolved)
+                        item_builder = _JobBuilder(self, task, resolved, lineage)
                     job, event = item_builder.build(handles.id(index), params)
                     jobs.append(job)
                     events.append(event)
                 if in_flight is not None:
-                    self._after_write(*in_flight.result())
-                in_flight = writer.submit(self._write_chunk, jobs, events, on_duplicate)
-            if in_flight is not None:
-                self._after_write(*in_flight.result())
+                    chunk, in_flight = in_flight, None
+                    self._finish_chunk(chunk)
+                in_flight = self._send_chunk(jobs, events, on_duplicate)
+        finally:
+            if in_flight is not None:  # also when interrupted: read its reply, free the connection
+                self._finish_chunk(in_flight)
         return handles
 
-    def _write_chunk(
-        self, jobs: list[NewJob], events: list[str], on_duplicate: str
-    ) -> tuple[list[NewJob], list[str], Dispatch]:
-        """Write one chunk of a bulk with its sent events (in the writer thread)."""
+    def _send_chunk(self, jobs: list[NewJob], events: list[str], on_duplicate: str) -> _Chunk:
+        """Send one chunk of a bulk; with all-or-nothing writes, its sent events too."""
         envelopes = self.envelopes
-        if on_duplicate == "ignore" or envelopes is None:
-            outcomes, dispatch = self.store.enqueue(jobs, on_duplicate)
-            fresh = [e for e, o in zip(events, outcomes, strict=True) if e and o != "duplicate"]
-            if envelopes is not None and fresh:
-                self.store.client.publish(*envelopes.sent_events(fresh))
-        else:  # all or nothing: the script publishes the events when it writes the jobs
-            sent = envelopes.sent_events([e for e in events if e])
-            outcomes, dispatch = self.store.enqueue(jobs, on_duplicate, sent_event=sent)
-        return jobs, outcomes, dispatch
+        sent = ("", "")
+        if envelopes is not None and on_duplicate != "ignore":
+            sent = envelopes.sent_events([e for e in events if e])  # published if written
+            events = []
+        return _Chunk(jobs, events, self.store.send_enqueue(jobs, on_duplicate, sent_event=sent))
 
-    def _after_write(self, jobs: list[NewJob], outcomes: list[str], dispatch: Dispatch) -> None:
-        """Publish what the store left to kombu (in the caller's thread, for its lineage)."""
+    def _finish_chunk(self, chunk: _Chunk) -> None:
+        """Read a chunk's outcome, send what the store left to publish (in the caller's
+        thread, for its lineage) and, after ignored duplicates, the others' sent events."""
+        outcomes, dispatch = chunk.pending.result()
+        fresh = [e for e, o in zip(chunk.events, outcomes, strict=False) if e and o != "duplicate"]
+        if fresh and self.envelopes is not None:
+            self.store.client.publish(*self.envelopes.sent_events(fresh))
         self._publish(dispatch)
-        self._announce(jobs, outcomes)
+        self._announce(chunk.jobs, outcomes)
 
     def _check_free(self, handles: BulkHandles) -> None:
         """Raise DuplicateActionId if an id of the batch is taken or repeated.
@@ -381,55 +381,47 @@ class Actions:
         return BackgroundActionHandle(self, self._task(action).name, action_id)
 
 
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    """A bulk chunk sent to Redis, and the sent events to publish once its outcome is known."""
+
+    jobs: list[NewJob]
+    events: list[str]
+    pending: PendingEnqueue
+
+
 class _JobBuilder:
     """Builds the jobs of one spec: params JSON and, on the fast path, the Celery envelope
     and the ``task-sent`` event body (the hot loop of ``enqueue_many``)."""
 
-    __slots__ = ("actions", "eta", "lineage", "resolved", "route", "spec", "start_at_ms",
-                 "task", "timestamp")  # fmt: skip
+    __slots__ = ("_dump", "_envelopes", "spec", "start_at_ms")
 
     def __init__(
         self,
         actions: Actions,
         task: ActionTask,
-        spec: JobSpec,
-        route: Route | None,
         resolved: ResolvedOptions,
         lineage: Lineage | None = None,
     ) -> None:
-        self.actions = actions
-        self.task = task
-        self.spec = spec
-        self.route = route
-        self.resolved = resolved
+        self._dump = task.params_model.dump_json
+        self.spec, route = actions._spec(task, resolved)
         self.start_at_ms = resolved.start_at_ms
-        self.eta = None if resolved.start_at is None else resolved.start_at.isoformat()
         envelopes = actions.envelopes
-        self.lineage = lineage or (envelopes.lineage() if envelopes is not None else Lineage())
-        self.timestamp = repr(time.time())
+        self._envelopes: JobEnvelopes | None = None
+        if route is not None and envelopes is not None:
+            eta = None if resolved.start_at is None else resolved.start_at.isoformat()
+            lineage = lineage or envelopes.lineage()
+            self._envelopes = envelopes.for_jobs(route, resolved.priority, lineage, eta)
 
-    def stamp(self) -> None:
+    def restamp(self) -> None:
         """Take the current time for the sent events built next."""
-        self.timestamp = repr(time.time())
-
-    def other(self, spec: JobSpec, route: Route | None, resolved: ResolvedOptions) -> _JobBuilder:
-        """A builder for an item with its own options."""
-        builder = _JobBuilder(self.actions, self.task, spec, route, resolved, self.lineage)
-        builder.timestamp = self.timestamp
-        return builder
+        if self._envelopes is not None:
+            self._envelopes.restamp()
 
     def build(self, job_id: str, params: Mapping[str, Any] | None) -> tuple[NewJob, str]:
         """Validate params; return the job and its sent event body ('' if none)."""
-        params_json = self.task.params_model.dump_json(params)
-        route, envelopes = self.route, self.actions.envelopes
-        if route is None or envelopes is None:
+        params_json = self._dump(params)
+        if self._envelopes is None:
             return NewJob(job_id, self.spec, params_json, self.start_at_ms), ""
-        kwargs_json = json.dumps(params_json)
-        priority = self.resolved.priority
-        envelope = envelopes.message(
-            route, priority, job_id, params_json, kwargs_json, self.lineage
-        )
-        event = envelopes.sent_event(
-            route, job_id, kwargs_json, self.lineage, self.eta, self.timestamp
-        )
+        envelope, event = self._envelopes.build(job_id, params_json)
         return NewJob(job_id, self.spec, params_json, self.start_at_ms, envelope), event

@@ -16,11 +16,13 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import time
 import uuid
 from binascii import b2a_base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from operator import itemgetter
 from typing import Any
 from urllib.parse import urlparse
 
@@ -33,8 +35,8 @@ from .dispatch import TOKEN_HEADER
 from .options import Priority
 
 _EMBED = ',{"callbacks":null,"errbacks":null,"chain":null,"chord":null}]'
-# Holes in the templates: 0 id, 1 kwargsrepr, 2 delivery tag, 3 body, 4 root_id, 5 parent_id
-_HOLES = tuple(f"\x00hole{i}\x00" for i in range(6))
+# Holes in a message: 0 id, 1 kwargsrepr, 2 delivery tag, 3 body, 4 root_id, 5 parent_id
+_HOLES = tuple(f"\x00hole{i}\x00" for i in range(7))
 
 
 def _location(url: str) -> tuple[str, int, int]:
@@ -62,23 +64,47 @@ def _holes(message: dict[str, Any]) -> tuple[str | int, ...]:
     return tuple(parts)
 
 
-@dataclass(frozen=True, slots=True)
 class Template:
-    """JSON text as a printf format: ``fmt % values`` with values in ``order``."""
+    """JSON text with holes, filled by printf formatting: ``fmt % values``.
 
-    fmt: str
-    order: tuple[int, ...]
+    ``bind`` fixes some holes (JSON text) or makes one hole repeat another, leaving a
+    template whose remaining holes are filled in the order of their numbers.
+    """
+
+    __slots__ = ("_pick", "fmt", "holes", "pieces")
+
+    def __init__(self, pieces: tuple[str | int, ...]) -> None:
+        self.pieces = pieces
+        self.fmt = "".join("%s" if isinstance(p, int) else p.replace("%", "%%") for p in pieces)
+        order = tuple(p for p in pieces if isinstance(p, int))
+        self.holes = tuple(sorted(set(order)))
+        position = {hole: i for i, hole in enumerate(self.holes)}
+        picks = [position[hole] for hole in order]
+        getter = itemgetter(*picks) if picks else (lambda values: ())
+        self._pick: Any = getter if len(picks) != 1 else (lambda values: (values[picks[0]],))
 
     @classmethod
     def of(cls, message: dict[str, Any]) -> Template:
         """Compile a message whose varying values are the ``_HOLES`` markers."""
-        pieces = _holes(message)
-        fmt = "".join("%s" if isinstance(p, int) else p.replace("%", "%%") for p in pieces)
-        return cls(fmt, tuple(p for p in pieces if isinstance(p, int)))
+        return cls(_holes(message))
 
-    def fill(self, values: tuple[str, ...]) -> str:
-        """The JSON text with each hole replaced by its (already JSON-encoded) value."""
-        return self.fmt % tuple(values[i] for i in self.order)
+    def bind(self, values: dict[int, str], same: dict[int, int] | None = None) -> Template:
+        """Fill the holes in ``values`` now; hole k of ``same`` repeats hole same[k]."""
+        pieces: list[str | int] = []
+        for piece in self.pieces:
+            if isinstance(piece, int) and piece in values:
+                piece = values[piece]
+            elif isinstance(piece, int) and same and piece in same:
+                piece = same[piece]
+            if isinstance(piece, str) and pieces and isinstance(pieces[-1], str):
+                pieces[-1] += piece
+            else:
+                pieces.append(piece)
+        return Template(tuple(pieces))
+
+    def fill(self, values: Sequence[str]) -> str:
+        """The JSON text, given each remaining hole's JSON text in hole-number order."""
+        return str(self.fmt % self._pick(values))
 
 
 def _json_str(text: str) -> str:
@@ -268,7 +294,7 @@ class Envelopes:
 
     def _event_body_template(self, action: str, queue: str) -> Template:
         """The ``task-sent`` event itself (holes: 0 uuid, 1 kwargs, 2 clock, 3 timestamp,
-        4 root_id, 5 parent_id; the eta is appended by :meth:`build`)."""
+        4 root_id, 5 parent_id, 6 eta)."""
         return Template.of(
             {
                 "hostname": self._hostname,
@@ -288,60 +314,27 @@ class Envelopes:
                 "routing_key": queue,
                 "timestamp": _HOLES[3],
                 "type": "task-sent",
-                "eta": None,
+                "eta": _HOLES[6],
             }
         )
 
-    def _tag(self) -> str:
+    def for_jobs(
+        self, route: Route, priority: Priority, lineage: Lineage, eta: str | None = None
+    ) -> JobEnvelopes:
+        """Builds the envelopes (and sent events) of jobs sharing a route and options."""
+        return JobEnvelopes(self, route, priority, lineage, eta)
+
+    def tag(self) -> str:
         """A unique delivery tag (kombu only needs uniqueness; uuid4 per message is slow)."""
         if self._tag_pid != os.getpid():  # a forked worker child gets its own prefix
             self._tag_pid = os.getpid()
             self._tag_prefix = f"{uuid.uuid4()}-{self._tag_pid}-"
         return f'"{self._tag_prefix}{next(self._tags)}"'
 
-    def message(
-        self,
-        route: Route,
-        priority: Priority,
-        job_id: str,
-        params_json: str,
-        kwargs_json: str,
-        lineage: Lineage,
-    ) -> str:
-        """The Celery envelope of a job's first dispatch (token 1).
-
-        ``kwargs_json`` is ``params_json`` as a JSON string (the ``kwargsrepr`` header).
-        """
-        id_json = _json_str(job_id)
-        root_json = id_json if lineage.root_id is None else _json_str(lineage.root_id)
-        parent_json = "null" if lineage.parent_id is None else _json_str(lineage.parent_id)
-        body = b2a_base64(("[[]," + params_json + _EMBED).encode(), newline=False).decode()
-        return route.messages[priority].fill(
-            (id_json, kwargs_json, self._tag(), '"' + body + '"', root_json, parent_json)
-        )
-
-    def sent_event(
-        self,
-        route: Route,
-        job_id: str,
-        kwargs_json: str,
-        lineage: Lineage,
-        eta: str | None,
-        timestamp: str,
-    ) -> str:
-        """The body of a job's ``task-sent`` event, or '' when the app sends none."""
-        if self._sent_events is None:
-            return ""
-        id_json = _json_str(job_id)
-        root_json = id_json if lineage.root_id is None else _json_str(lineage.root_id)
-        parent_json = "null" if lineage.parent_id is None else _json_str(lineage.parent_id)
-        event = route.event_body.fill(
-            (id_json, kwargs_json, str(self.app.clock.forward()), timestamp, root_json,
-             parent_json)
-        )  # fmt: skip
-        if eta is not None:
-            event = event[: -len("null}")] + json.dumps(eta) + "}"
-        return event
+    @property
+    def sends_sent_events(self) -> bool:
+        """Whether the app sends ``task-sent`` events."""
+        return self._sent_events is not None
 
     def sent_events(self, events: Sequence[str]) -> tuple[str, str]:
         """The channel and the envelope publishing these event bodies: one ``task-sent``
@@ -354,4 +347,50 @@ class Envelopes:
         else:
             channel, template, body = many_channel, many, "[" + ",".join(events) + "]"
         encoded = b2a_base64(body.encode(), newline=False).decode()
-        return channel, template.fill(("", "", self._tag(), '"' + encoded + '"', "", ""))
+        return channel, template.fill((self.tag(), '"' + encoded + '"'))
+
+
+class JobEnvelopes:
+    """The Celery envelope and ``task-sent`` event body of each job of one route, priority,
+    lineage and eta: templates with everything but the job's own values filled in."""
+
+    __slots__ = ("_envelopes", "_event", "_message", "_route", "_stamp")
+
+    def __init__(
+        self,
+        envelopes: Envelopes,
+        route: Route,
+        priority: Priority,
+        lineage: Lineage,
+        eta: str | None,
+    ) -> None:
+        self._envelopes = envelopes
+        self._route = route
+        lineage_values = {5: "null" if lineage.parent_id is None else _json_str(lineage.parent_id)}
+        same = {4: 0} if lineage.root_id is None else None
+        if lineage.root_id is not None:
+            lineage_values[4] = _json_str(lineage.root_id)
+        self._message = route.messages[priority].bind(lineage_values, same)
+        self._stamp = route.event_body.bind(
+            {**lineage_values, 6: "null" if eta is None else json.dumps(eta)}, same
+        )
+        self._event: Template | None = None
+        self.restamp()
+
+    def restamp(self) -> None:
+        """Take the current time and a Lamport clock tick for the sent events built next."""
+        envelopes = self._envelopes
+        if not envelopes.sends_sent_events:
+            return
+        clock = str(envelopes.app.clock.forward())
+        self._event = self._stamp.bind({2: clock, 3: repr(time.time())})
+
+    def build(self, job_id: str, params_json: str) -> tuple[str, str]:
+        """The Celery envelope of a job's first dispatch (token 1), and its sent event body
+        ('' when the app sends none)."""
+        id_json = _json_str(job_id)
+        kwargs_json = json.dumps(params_json)
+        body = b2a_base64(("[[]," + params_json + _EMBED).encode(), newline=False).decode()
+        message = self._message.fill((id_json, kwargs_json, self._envelopes.tag(), f'"{body}"'))
+        event = "" if self._event is None else self._event.fill((id_json, kwargs_json))
+        return message, event

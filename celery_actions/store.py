@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -58,6 +58,67 @@ class NewJob:
         """Pushed to the broker at once: no queue limit, no startAt, a broker list."""
         spec = self.spec
         return not spec.queue and self.start_at_ms is None and bool(spec.list_key)
+
+
+class _Sent:
+    """Commands sent on a pooled connection now, their replies read later (in order).
+
+    An error reply is returned in place, as an exception, like a pipeline's.
+    """
+
+    def __init__(self, client: redis.Redis, commands: list[tuple[Any, ...]]) -> None:
+        self._pool = client.connection_pool
+        self._connection: Any = cast(Any, self._pool.get_connection())  # untyped in redis-py
+        self._count = len(commands)
+        try:
+            self._connection.send_packed_command(self._connection.pack_commands(commands))
+        except BaseException:
+            self._connection.disconnect()
+            self._pool.release(self._connection)
+            raise
+
+    def replies(self) -> list[Any]:
+        """Read every reply and give the connection back."""
+        replies: list[Any] = []
+        try:
+            for _ in range(self._count):
+                try:
+                    replies.append(self._connection.read_response())
+                except redis.ResponseError as exc:
+                    replies.append(exc)
+        except BaseException:
+            self._connection.disconnect()  # replies left unread: never reuse it
+            raise
+        finally:
+            self._pool.release(self._connection)
+        return replies
+
+
+class PendingEnqueue:
+    """An enqueue sent to Redis whose reply has not been read yet."""
+
+    def __init__(
+        self, store: Store, sent: _Sent, count: int, rate: RateLimit | None, after: int = -1
+    ) -> None:
+        self._store = store
+        self._sent = sent
+        self._count = count
+        self._rate = rate
+        self._after = after  # -1: a lone script; else a MULTI with this many commands after it
+
+    def result(self) -> tuple[list[str], Dispatch]:
+        """Each job's outcome and the messages left to publish; raises like ``enqueue``."""
+        replies = self._sent.replies()
+        if self._after >= 0:  # MULTI: OK, QUEUED..., then EXEC's replies (or EXECABORT)
+            refused = [r for r in replies if isinstance(r, Exception)]
+            if refused:
+                raise refused[0]
+            replies = replies[-1]
+        failed = [r for r in replies if isinstance(r, Exception)]
+        if failed:
+            raise failed[0]
+        reply = replies[-1 - self._after] if self._after >= 0 else replies[0]
+        return Store._enqueue_reply(reply, self._count, self._rate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,45 +208,28 @@ class Store:
         ``sent_event`` (channel, message) is published in the same call if a job is new.
         Raises DuplicateActionId, or TooManyRequests when ``rate`` refuses them.
         """
-        k = self.keys
-        keys = [k.scheduled, k.leases, k.queues, k.seq, k.wake, k.ratelimit]
-        args: list[Any] = [self.keys.prefix, self._outbox_ms, self._slot_ms, on_duplicate]
-        args.append(self._horizon_ms)
-        args.extend(rate.args(len(jobs)) if rate is not None else ("", "", ""))
-        args.extend(sent_event)
-        specs: dict[JobSpec, int] = {}
-        job_args: list[Any] = []
-        outside = on_duplicate == "new"
-        for job in jobs:
-            number = specs.get(job.spec)
-            if number is None:
-                number = specs[job.spec] = len(specs) + 1
-            start = "" if job.start_at_ms is None else job.start_at_ms
-            job_args.extend(
-                (job.id, job.params_json, number, start, "" if outside else job.envelope)
-            )
-        args.append(len(specs))
-        for spec in specs:
-            args.extend(spec.args())
-        args.extend(job_args)
-        if outside:
-            reply = self._enqueue_with_envelopes(jobs, keys, args)
-        else:
-            reply = self._run("enqueue", keys, args[1:])
-        if reply[0] == "duplicate":
-            raise DuplicateActionId(reply[1])
-        if reply[0] == "ratelimited":
-            assert rate is not None
-            raise rate.refuse(len(jobs), int(reply[1]))
-        return list(reply[1]), Dispatch.parse(reply[0], reply[2])
+        if on_duplicate == "new":
+            return self.send_enqueue(jobs, on_duplicate, rate, sent_event).result()
+        keys, args = self._enqueue_args(jobs, on_duplicate, rate, sent_event)
+        return self._enqueue_reply(self._run("enqueue", keys, args[1:]), len(jobs), rate)
 
-    def _enqueue_with_envelopes(
-        self, jobs: Sequence[NewJob], keys: list[str], args: list[Any]
-    ) -> Any:
-        """One MULTI: the records of jobs dispatched later get their envelope first, then the
-        script runs (EVAL, so no NOSCRIPT can split the transaction), then the envelopes of
-        jobs dispatched now are pushed, in order, to their broker lists."""
-        pipe = self.client.pipeline(transaction=True)
+    def send_enqueue(
+        self,
+        jobs: Sequence[NewJob],
+        on_duplicate: str,
+        rate: RateLimit | None = None,
+        sent_event: tuple[str, str] = ("", ""),
+    ) -> PendingEnqueue:
+        """:meth:`enqueue`, sent now on a connection of its own; its ``result()`` reads
+        the reply, so the caller can prepare the next batch while Redis writes this one."""
+        keys, args = self._enqueue_args(jobs, on_duplicate, rate, sent_event)
+        # EVAL, not EVALSHA: no NOSCRIPT can split the MULTI, and no retry is needed.
+        script = ("EVAL", scripts.source("enqueue"), len(keys), *keys, *args)
+        if on_duplicate != "new":
+            return PendingEnqueue(self, _Sent(self.client, [script]), len(jobs), rate)
+        # The records of jobs dispatched later get their envelope first, then the script
+        # runs, then the envelopes of jobs dispatched now are pushed, in order.
+        commands: list[tuple[Any, ...]] = [("MULTI",)]
         pushed: dict[str, list[str]] = {}
         for job in jobs:
             if not job.envelope:
@@ -193,15 +237,61 @@ class Store:
             if job.dispatched_now:
                 pushed.setdefault(job.spec.list_key, []).append(job.envelope)
             else:
-                pipe.hset(
-                    self.keys.job(job.id),
-                    mapping={"env_key": job.spec.list_key, "env": job.envelope},
+                commands.append(
+                    (
+                        "HSET",
+                        self.keys.job(job.id),
+                        "env_key",
+                        job.spec.list_key,
+                        "env",
+                        job.envelope,
+                    )
                 )
-        pipe.eval(scripts.source("enqueue"), len(keys), *keys, *args)
-        for list_key, envelopes in pushed.items():
-            pipe.lpush(list_key, *envelopes)
-        replies = pipe.execute()
-        return replies[len(replies) - len(pushed) - 1]
+        commands.append(script)
+        commands.extend(("LPUSH", key, *envelopes) for key, envelopes in pushed.items())
+        commands.append(("EXEC",))
+        return PendingEnqueue(self, _Sent(self.client, commands), len(jobs), rate, len(pushed))
+
+    def _enqueue_args(
+        self,
+        jobs: Sequence[NewJob],
+        on_duplicate: str,
+        rate: RateLimit | None,
+        sent_event: tuple[str, str],
+    ) -> tuple[list[str], list[Any]]:
+        k = self.keys
+        keys = [k.scheduled, k.leases, k.queues, k.seq, k.wake, k.ratelimit]
+        args: list[Any] = [k.prefix, self._outbox_ms, self._slot_ms, on_duplicate]
+        args.append(self._horizon_ms)
+        args.extend(rate.args(len(jobs)) if rate is not None else ("", "", ""))
+        args.extend(sent_event)
+        specs: dict[JobSpec, int] = {}
+        job_args: list[Any] = []
+        keep_envelopes = on_duplicate != "new"
+        last_spec, number = None, 0
+        for job in jobs:
+            if job.spec is not last_spec:
+                last_spec = job.spec
+                number = specs.setdefault(job.spec, len(specs) + 1)
+            start = "" if job.start_at_ms is None else job.start_at_ms
+            envelope = job.envelope if keep_envelopes else ""
+            job_args.extend((job.id, job.params_json, number, start, envelope))
+        args.append(len(specs))
+        for spec in specs:
+            args.extend(spec.args())
+        args.extend(job_args)
+        return keys, args
+
+    @staticmethod
+    def _enqueue_reply(
+        reply: Any, count: int, rate: RateLimit | None
+    ) -> tuple[list[str], Dispatch]:
+        if reply[0] == "duplicate":
+            raise DuplicateActionId(reply[1])
+        if reply[0] == "ratelimited":
+            assert rate is not None
+            raise rate.refuse(count, int(reply[1]))
+        return list(reply[1]), Dispatch.parse(reply[0], reply[2])
 
     def take_rate(self, rate: RateLimit, n: int) -> None:
         """Take ``n`` from the enqueue bucket, or raise TooManyRequests taking nothing."""
