@@ -6,7 +6,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, TypeVar, overload
 
@@ -174,16 +174,14 @@ class Actions:
 
     # -- enqueueing --------------------------------------------------------------------
 
-    def _spec(
-        self, task: ActionTask, resolved: ResolvedOptions, options_json: str | None = None
-    ) -> tuple[JobSpec, Route | None]:
+    def _spec(self, task: ActionTask, resolved: ResolvedOptions) -> tuple[JobSpec, Route | None]:
         """What jobs with these options share, and their fast-path route (None: kombu)."""
         route = None
         if self.envelopes is not None:
             route = self.envelopes.route(task.name, resolved.celery_queue or "")
         spec = JobSpec(
             action=task.name,
-            options_json=options_json or _options_json(resolved),
+            options_json=_options_json(resolved),
             priority=resolved.priority.value,
             queue=resolved.queue or "",
             limit=resolved.max_concurrency,
@@ -295,12 +293,16 @@ class Actions:
                 jobs: list[NewJob] = []
                 events: list[str] = []
                 builder.restamp()
+                own_builders: dict[ResolvedOptions, _JobBuilder] = {}  # items with own options
                 for index in range(start, min(start + BULK_CHUNK, len(batch))):
                     params, own = _split_item(batch[index])
                     item_builder = builder
                     if own:
                         resolved = resolve(parse_options({**shared, **own}), defaults, environment)
-                        item_builder = _JobBuilder(self, task, resolved, lineage)
+                        same = replace(resolved, id=None)  # builders do not depend on the id
+                        item_builder = own_builders.get(same) or own_builders.setdefault(
+                            same, _JobBuilder(self, task, resolved, lineage)
+                        )
                     job, event = item_builder.build(handles.id(index), params)
                     jobs.append(job)
                     events.append(event)
@@ -323,8 +325,8 @@ class Actions:
         return _Chunk(jobs, events, self.store.send_enqueue(jobs, on_duplicate, sent_event=sent))
 
     def _finish_chunk(self, chunk: _Chunk) -> None:
-        """Read a chunk's outcome, send what the store left to publish (in the caller's
-        thread, for its lineage) and, after ignored duplicates, the others' sent events."""
+        """Read a chunk's outcome, then publish what the store left to kombu and, after
+        ignored duplicates, the sent events of the others."""
         outcomes, dispatch = chunk.pending.result()
         fresh = [e for e, o in zip(chunk.events, outcomes, strict=False) if e and o != "duplicate"]
         if fresh and self.envelopes is not None:

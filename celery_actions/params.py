@@ -81,23 +81,23 @@ class ParamsModel:
     def _parse(self, params: Mapping[str, Any] | None) -> BaseModel:
         if params is None:
             params = {}
-        if not isinstance(params, Mapping):
-            raise InvalidParams(
-                f"params of {self.action_name} must be a dict of keyword arguments, "
-                f"got {type(params).__name__}",
-                field=None,
-            )
-        bad_keys = [k for k in params if not isinstance(k, str)]
-        if bad_keys:
-            raise InvalidParams(
-                f"params of {self.action_name}: keys must be strings, got {bad_keys[0]!r}",
-                field=str(bad_keys[0]),
-            )
+        elif type(params) is not dict:
+            if not isinstance(params, Mapping):
+                raise InvalidParams(
+                    f"params of {self.action_name} must be a dict of keyword arguments, "
+                    f"got {type(params).__name__}",
+                    field=None,
+                )
+            params = dict(params)
         try:
-            return self._validator.validate_python(  # type: ignore[no-any-return]
-                params if type(params) is dict else dict(params)
-            )
+            return self._validator.validate_python(params)  # type: ignore[no-any-return]
         except ValidationError as exc:
+            bad_keys = [k for k in params if not isinstance(k, str)]
+            if bad_keys:
+                raise InvalidParams(
+                    f"params of {self.action_name}: keys must be strings, got {bad_keys[0]!r}",
+                    field=str(bad_keys[0]),
+                ) from None
             raise self._explain(exc) from None
 
     def _explain(self, exc: ValidationError) -> InvalidParams:

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import hiredis
 import redis
 
 from . import scripts
@@ -71,7 +72,8 @@ class _Sent:
         self._connection: Any = cast(Any, self._pool.get_connection())  # untyped in redis-py
         self._count = len(commands)
         try:
-            self._connection.send_packed_command(self._connection.pack_commands(commands))
+            # hiredis directly: redis-py's packer inspects every argument in Python first.
+            self._connection.send_packed_command([hiredis.pack_command(c) for c in commands])
         except BaseException:
             self._connection.disconnect()
             self._pool.release(self._connection)

@@ -35,6 +35,7 @@ def test_valid_params_become_json_and_load_back_as_python():
         ({"to": "a", "subjet": "x"}, "subjet", "unknown param 'subjet'"),
         ({"to": ["a"]}, "to", "param 'to'"),
         ({"to": "a", "when": "not a date"}, "when", "param 'when'"),
+        ({"to": "a", 1: "x"}, "1", "keys must be strings, got 1"),
     ],
 )
 def test_bad_params_name_the_field(params, field, text):
