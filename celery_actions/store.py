@@ -96,13 +96,19 @@ class _Sent:
         return replies
 
 
+def _enqueue_outcome(reply: Any, count: int, rate: RateLimit | None) -> tuple[list[str], Dispatch]:
+    if reply[0] == "duplicate":
+        raise DuplicateActionId(reply[1])
+    if reply[0] == "ratelimited":
+        assert rate is not None
+        raise rate.refuse(count, int(reply[1]))
+    return list(reply[1]), Dispatch.parse(reply[0], reply[2])
+
+
 class PendingEnqueue:
     """An enqueue sent to Redis whose reply has not been read yet."""
 
-    def __init__(
-        self, store: Store, sent: _Sent, count: int, rate: RateLimit | None, after: int = -1
-    ) -> None:
-        self._store = store
+    def __init__(self, sent: _Sent, count: int, rate: RateLimit | None, after: int = -1) -> None:
         self._sent = sent
         self._count = count
         self._rate = rate
@@ -120,7 +126,7 @@ class PendingEnqueue:
         if failed:
             raise failed[0]
         reply = replies[-1 - self._after] if self._after >= 0 else replies[0]
-        return Store._enqueue_reply(reply, self._count, self._rate)
+        return _enqueue_outcome(reply, self._count, self._rate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +219,7 @@ class Store:
         if on_duplicate == "new":
             return self.send_enqueue(jobs, on_duplicate, rate, sent_event).result()
         keys, args = self._enqueue_args(jobs, on_duplicate, rate, sent_event)
-        return self._enqueue_reply(self._run("enqueue", keys, args[1:]), len(jobs), rate)
+        return _enqueue_outcome(self._run("enqueue", keys, args[1:]), len(jobs), rate)
 
     def send_enqueue(
         self,
@@ -228,7 +234,7 @@ class Store:
         # EVAL, not EVALSHA: no NOSCRIPT can split the MULTI, and no retry is needed.
         script = ("EVAL", scripts.source("enqueue"), len(keys), *keys, *args)
         if on_duplicate != "new":
-            return PendingEnqueue(self, _Sent(self.client, [script]), len(jobs), rate)
+            return PendingEnqueue(_Sent(self.client, [script]), len(jobs), rate)
         # The records of jobs dispatched later get their envelope first, then the script
         # runs, then the envelopes of jobs dispatched now are pushed, in order.
         commands: list[tuple[Any, ...]] = [("MULTI",)]
@@ -252,7 +258,7 @@ class Store:
         commands.append(script)
         commands.extend(("LPUSH", key, *envelopes) for key, envelopes in pushed.items())
         commands.append(("EXEC",))
-        return PendingEnqueue(self, _Sent(self.client, commands), len(jobs), rate, len(pushed))
+        return PendingEnqueue(_Sent(self.client, commands), len(jobs), rate, len(pushed))
 
     def _enqueue_args(
         self,
@@ -283,17 +289,6 @@ class Store:
             args.extend(spec.args())
         args.extend(job_args)
         return keys, args
-
-    @staticmethod
-    def _enqueue_reply(
-        reply: Any, count: int, rate: RateLimit | None
-    ) -> tuple[list[str], Dispatch]:
-        if reply[0] == "duplicate":
-            raise DuplicateActionId(reply[1])
-        if reply[0] == "ratelimited":
-            assert rate is not None
-            raise rate.refuse(count, int(reply[1]))
-        return list(reply[1]), Dispatch.parse(reply[0], reply[2])
 
     def take_rate(self, rate: RateLimit, n: int) -> None:
         """Take ``n`` from the enqueue bucket, or raise TooManyRequests taking nothing."""
