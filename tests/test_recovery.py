@@ -103,3 +103,21 @@ def test_poison_message_that_kills_its_worker_fails_after_max_lost(tapp, start_w
         assert h.id in str(exc)
     else:
         raise AssertionError("expected WorkerLost")
+
+
+def test_a_due_scheduled_action_is_dispatched_once(tapp, r, uid):
+    # Given a scheduled action on the fast path (its envelope kept in the record), due soon,
+    # on a Celery queue no worker consumes
+    queue = f"once-{uid}"
+    due = datetime.now(UTC) + timedelta(milliseconds=300)
+    handle = tapp.actions.enqueue(tapp.add, {"a": 1}, start_at=due, celery_queue=queue)
+    assert handle.status() is ActionStatus.SCHEDULED
+    wait_for(lambda: datetime.now(UTC) > due + timedelta(milliseconds=5), what="the due time")
+    # When pump passes run after it is due
+    first, second = tapp.actions.store.pump(), tapp.actions.store.pump()
+    # Then its stored envelope was pushed once, and nothing is left due or to publish
+    assert not first.dispatch.rows and not second.dispatch.rows
+    assert sum(r.llen(k) for k in r.scan_iter(f"{queue}*")) == 1
+    assert r.zscore("actions:scheduled", handle.id) is None
+    assert r.hget(f"actions:job:{handle.id}", "token") == "1"
+    handle.cancel()

@@ -50,6 +50,7 @@ local function dispatch(P, S, id, reserved, out, env_key, env)
   if env_key and env_key ~= '' then
     if token ~= 1 then env = retoken(env, token) end
     redis.call('LPUSH', env_key, env)
+    redis.call('ZREM', S, id) -- in the broker now: no longer due (nor an outbox entry)
   else
     redis.call('ZADD', S, reserved, id)
     out[#out + 1] = message_row(P, id, token)
