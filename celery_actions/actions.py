@@ -23,7 +23,7 @@ from .params import ParamsModel
 from .ratelimit import RateLimit
 from .results import ResultWriter
 from .settings import Settings
-from .store import Dispatch, JobSpec, NewJob, PendingEnqueue, Store
+from .store import Dispatch, JobSpec, NewJob, OnDuplicate, PendingEnqueue, Store
 from .task import ActionTask
 
 logger = logging.getLogger("celery_actions")
@@ -271,6 +271,7 @@ class Actions:
             except (InvalidOptions, InvalidParams) as exc:
                 raise type(exc)(f"item {index}: {exc}", field=f"[{index}].{exc.field}") from None
         handles = BulkHandles(self, task.name, base.id or uuid.uuid4().hex, len(batch), overrides)
+        on_duplicate: OnDuplicate
         if shared_resolved.on_duplicate_id == "ignore":
             on_duplicate = "ignore"
         elif base.id is None and not overrides:
@@ -315,7 +316,9 @@ class Actions:
                 self._finish_chunk(in_flight)
         return handles
 
-    def _send_chunk(self, jobs: list[NewJob], events: list[str], on_duplicate: str) -> _Chunk:
+    def _send_chunk(
+        self, jobs: list[NewJob], events: list[str], on_duplicate: OnDuplicate
+    ) -> _Chunk:
         """Send one chunk of a bulk; with all-or-nothing writes, its sent events too."""
         envelopes = self.envelopes
         sent = ("", "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import hiredis
 import redis
@@ -15,6 +15,10 @@ from .errors import DuplicateActionId
 from .keys import Keys
 from .ratelimit import RateLimit
 from .settings import Settings
+
+OnDuplicate = Literal["error", "ignore", "new"]
+"""What enqueue does with a taken id: raise, skip the job, or never look ('new': the caller
+guarantees fresh ids, so envelopes can be written beside the script)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +208,7 @@ class Store:
     def enqueue(
         self,
         jobs: Sequence[NewJob],
-        on_duplicate: str,
+        on_duplicate: OnDuplicate,
         rate: RateLimit | None = None,
         sent_event: tuple[str, str] = ("", ""),
     ) -> tuple[list[str], Dispatch]:
@@ -224,7 +228,7 @@ class Store:
     def send_enqueue(
         self,
         jobs: Sequence[NewJob],
-        on_duplicate: str,
+        on_duplicate: OnDuplicate,
         rate: RateLimit | None = None,
         sent_event: tuple[str, str] = ("", ""),
     ) -> PendingEnqueue:
@@ -263,7 +267,7 @@ class Store:
     def _enqueue_args(
         self,
         jobs: Sequence[NewJob],
-        on_duplicate: str,
+        on_duplicate: OnDuplicate,
         rate: RateLimit | None,
         sent_event: tuple[str, str],
     ) -> tuple[list[str], list[Any]]:
