@@ -62,6 +62,18 @@ def test_priority_orders_execution_on_rabbitmq(redis_url, start_worker, r, uid):
         got = run_priority_scenario(amqp_app.actions, amqp_app.hold, amqp_app.record, r, uid)
         assert got == EXPECTED
         assert Keys("amqp-actions:").job("x").startswith("amqp-actions:")
+        # And bulks (generated and given ids) go through kombu's publisher there
+        key = f"bulk-{uid}"
+        generated = amqp_app.actions.enqueue_many(
+            amqp_app.record, [{"key": key, "value": str(i)} for i in range(20)]
+        )
+        given = amqp_app.actions.enqueue_many(
+            amqp_app.record, [{"key": key, "value": str(i)} for i in range(20, 25)], id=key
+        )
+        assert generated.results(timeout=30) == [str(i) for i in range(20)]
+        assert given.results(timeout=30) == [str(i) for i in range(20, 25)]
+        assert sorted(r.lrange(key, 0, -1), key=int) == [str(i) for i in range(25)]
+        assert r.zcard("amqp-actions:scheduled") == 0  # every outbox entry confirmed
     finally:
         with amqp_app.app.connection() as conn:
             conn.default_channel.queue_delete(queue)
