@@ -16,7 +16,7 @@ from .bulk import BulkHandles
 from .celery_config import apply_defaults, priority_map
 from .dispatch import Publisher
 from .errors import ActionsError, DuplicateActionId, InvalidOptions, InvalidParams
-from .fastpath import Envelopes, JobEnvelopes, Lineage, Route
+from .fastpath import Envelopes, JobEnvelopes, Lineage, Route, Template
 from .handles import BackgroundActionHandle
 from .options import ResolvedOptions, parse_options, resolve
 from .params import ParamsModel
@@ -399,7 +399,7 @@ class _JobBuilder:
     """Builds the jobs of one spec: params JSON and, on the fast path, the Celery envelope
     and the ``task-sent`` event body (the hot loop of ``enqueue_many``)."""
 
-    __slots__ = ("_dump", "_envelopes", "spec", "start_at_ms")
+    __slots__ = ("_dump", "_envelopes", "_stamped", "spec", "start_at_ms")
 
     def __init__(
         self,
@@ -413,20 +413,21 @@ class _JobBuilder:
         self.start_at_ms = resolved.start_at_ms
         envelopes = actions.envelopes
         self._envelopes: JobEnvelopes | None = None
+        self._stamped: Template | None = None  # a batch's stamped sent-event template
         if route is not None and envelopes is not None:
             eta = None if resolved.start_at is None else resolved.start_at.isoformat()
             lineage = lineage or envelopes.lineage()
             self._envelopes = envelopes.for_jobs(route, resolved.priority, lineage, eta)
 
     def restamp(self) -> None:
-        """Take the current time for the sent events built next."""
+        """Take the time and a clock tick for the sent events of the batch built next."""
         if self._envelopes is not None:
-            self._envelopes.restamp()
+            self._stamped = self._envelopes.stamped()
 
     def build(self, job_id: str, params: Mapping[str, Any] | None) -> tuple[NewJob, str]:
         """Validate params; return the job and its sent event body ('' if none)."""
         params_json = self._dump(params)
         if self._envelopes is None:
             return NewJob(job_id, self.spec, params_json, self.start_at_ms), ""
-        envelope, event = self._envelopes.build(job_id, params_json)
+        envelope, event = self._envelopes.build(job_id, params_json, self._stamped)
         return NewJob(job_id, self.spec, params_json, self.start_at_ms, envelope), event

@@ -140,6 +140,7 @@ class Envelopes:
         self.app = app
         self.priorities = priorities
         self._routes: dict[tuple[str, str], Route | None] = {}
+        self._job_envelopes: dict[tuple[Any, ...], JobEnvelopes] = {}
         self._channel: Any = None
         self._hostname = anon_nodename()
         self._tag_pid = 0
@@ -322,7 +323,13 @@ class Envelopes:
         self, route: Route, priority: Priority, lineage: Lineage, eta: str | None = None
     ) -> JobEnvelopes:
         """Builds the envelopes (and sent events) of jobs sharing a route and options."""
-        return JobEnvelopes(self, route, priority, lineage, eta)
+        key = (route.action, route.queue, priority, lineage, eta)
+        built = self._job_envelopes.get(key)
+        if built is None:
+            if len(self._job_envelopes) >= 256:  # etas and parent tasks vary: stay bounded
+                self._job_envelopes.clear()
+            built = self._job_envelopes[key] = JobEnvelopes(self, route, priority, lineage, eta)
+        return built
 
     def tag(self) -> str:
         """A unique delivery tag (kombu only needs uniqueness; uuid4 per message is slow)."""
@@ -352,9 +359,12 @@ class Envelopes:
 
 class JobEnvelopes:
     """The Celery envelope and ``task-sent`` event body of each job of one route, priority,
-    lineage and eta: templates with everything but the job's own values filled in."""
+    lineage and eta: templates with everything but the job's own values filled in.
 
-    __slots__ = ("_envelopes", "_event", "_message", "_route", "_stamp")
+    Immutable, so shared: :meth:`Envelopes.for_jobs` keeps the recent ones.
+    """
+
+    __slots__ = ("_envelopes", "_event", "_message")
 
     def __init__(
         self,
@@ -365,32 +375,37 @@ class JobEnvelopes:
         eta: str | None,
     ) -> None:
         self._envelopes = envelopes
-        self._route = route
         lineage_values = {5: "null" if lineage.parent_id is None else _json_str(lineage.parent_id)}
         same = {4: 0} if lineage.root_id is None else None
         if lineage.root_id is not None:
             lineage_values[4] = _json_str(lineage.root_id)
         self._message = route.messages[priority].bind(lineage_values, same)
-        self._stamp = route.event_body.bind(
-            {**lineage_values, 6: "null" if eta is None else json.dumps(eta)}, same
-        )
+        # holes left: 0 uuid, 1 kwargs, 2 clock, 3 timestamp
         self._event: Template | None = None
-        self.restamp()
+        if envelopes.sends_sent_events:
+            eta_json = "null" if eta is None else json.dumps(eta)
+            self._event = route.event_body.bind({**lineage_values, 6: eta_json}, same)
 
-    def restamp(self) -> None:
-        """Take the current time and a Lamport clock tick for the sent events built next."""
-        envelopes = self._envelopes
-        if not envelopes.sends_sent_events:
-            return
-        clock = str(envelopes.app.clock.forward())
-        self._event = self._stamp.bind({2: clock, 3: repr(time.time())})
+    def stamped(self) -> Template | None:
+        """The sent-event template with the time and a Lamport clock tick filled in, for a
+        batch built now (holes left: 0 uuid, 1 kwargs); None when no events are sent."""
+        if self._event is None:
+            return None
+        clock = str(self._envelopes.app.clock.forward())
+        return self._event.bind({2: clock, 3: repr(time.time())})
 
-    def build(self, job_id: str, params_json: str) -> tuple[str, str]:
+    def build(
+        self, job_id: str, params_json: str, stamped: Template | None = None
+    ) -> tuple[str, str]:
         """The Celery envelope of a job's first dispatch (token 1), and its sent event body
-        ('' when the app sends none)."""
+        ('' when the app sends none), from the batch's ``stamped`` template if given."""
         id_json = _json_str(job_id)
         kwargs_json = json.dumps(params_json)
         body = b2a_base64(("[[]," + params_json + _EMBED).encode(), newline=False).decode()
         message = self._message.fill((id_json, kwargs_json, self._envelopes.tag(), f'"{body}"'))
-        event = "" if self._event is None else self._event.fill((id_json, kwargs_json))
-        return message, event
+        if stamped is not None:
+            return message, stamped.fill((id_json, kwargs_json))
+        if self._event is None:
+            return message, ""
+        clock = str(self._envelopes.app.clock.forward())
+        return message, self._event.fill((id_json, kwargs_json, clock, repr(time.time())))
