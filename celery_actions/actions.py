@@ -298,7 +298,7 @@ class Actions:
                 for index in range(start, min(start + BULK_CHUNK, len(batch))):
                     params, own = _split_item(batch[index])
                     item_builder = builder
-                    if own:
+                    if own and own.keys() != {"id"}:  # an own id alone is in handles already
                         resolved = resolve(parse_options({**shared, **own}), defaults, environment)
                         same = replace(resolved, id=None)  # builders do not depend on the id
                         item_builder = own_builders.get(same) or own_builders.setdefault(

@@ -15,7 +15,17 @@ from typing import Any
 import redis
 from redis.exceptions import NoScriptError
 
-SCRIPT_NAMES = ("enqueue", "confirm", "claim", "finish", "pump", "renew", "cancel", "ratelimit")
+SCRIPT_NAMES = (
+    "enqueue",
+    "confirm",
+    "claim",
+    "finish",
+    "pump",
+    "renew",
+    "cancel",
+    "ratelimit",
+    "taken",
+)
 
 
 @cache

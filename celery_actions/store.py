@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import hiredis
 import redis
@@ -71,20 +71,19 @@ class _Sent:
     An error reply is returned in place, as an exception, like a pipeline's.
     """
 
-    def __init__(self, client: redis.Redis, commands: list[tuple[Any, ...]]) -> None:
-        self._pool = client.connection_pool
-        self._connection: Any = cast(Any, self._pool.get_connection())  # untyped in redis-py
+    def __init__(self, pool: Any, commands: list[tuple[Any, ...]], connection: Any = None) -> None:
+        self._pool = pool
+        self._connection: Any = connection or pool.get_connection()  # untyped in redis-py
         self._count = len(commands)
         try:
             # hiredis directly: redis-py's packer inspects every argument in Python first.
             self._connection.send_packed_command([hiredis.pack_command(c) for c in commands])
         except BaseException:
-            self._connection.disconnect()
-            self._pool.release(self._connection)
+            self.drop()
             raise
 
-    def replies(self) -> list[Any]:
-        """Read every reply and give the connection back."""
+    def replies(self, keep: bool = False) -> list[Any]:
+        """Read every reply; give the connection back unless ``keep`` (to send more)."""
         replies: list[Any] = []
         try:
             for _ in range(self._count):
@@ -93,11 +92,20 @@ class _Sent:
                 except redis.ResponseError as exc:
                     replies.append(exc)
         except BaseException:
-            self._connection.disconnect()  # replies left unread: never reuse it
+            self.drop()  # replies left unread: never reuse it
             raise
-        finally:
+        if not keep:
             self._pool.release(self._connection)
         return replies
+
+    def more(self, commands: list[tuple[Any, ...]]) -> _Sent:
+        """Send more commands on this connection (after ``replies(keep=True)``)."""
+        return _Sent(self._pool, commands, self._connection)
+
+    def drop(self) -> None:
+        """Close the connection and give it back."""
+        self._connection.disconnect()
+        self._pool.release(self._connection)
 
 
 def _enqueue_outcome(reply: Any, count: int, rate: RateLimit | None) -> tuple[list[str], Dispatch]:
@@ -112,25 +120,50 @@ def _enqueue_outcome(reply: Any, count: int, rate: RateLimit | None) -> tuple[li
 class PendingEnqueue:
     """An enqueue sent to Redis whose reply has not been read yet."""
 
-    def __init__(self, sent: _Sent, count: int, rate: RateLimit | None, after: int = -1) -> None:
+    def __init__(
+        self,
+        sent: _Sent | None,
+        count: int,
+        rate: RateLimit | None = None,
+        after: int = -1,
+        taken: Sequence[int] = (),
+        again: Callable[[], PendingEnqueue] | None = None,
+    ) -> None:
         self._sent = sent
-        self._count = count
+        self._count = count  # jobs the script was given
         self._rate = rate
         self._after = after  # -1: a lone script; else a MULTI with this many commands after it
+        self._taken = taken  # positions of jobs left out as duplicates (ascending)
+        self._again = again  # sends it again if a WATCHed key changed
+        self._done: tuple[list[str], Dispatch] | None = None
+
+    @classmethod
+    def done(cls, outcomes: list[str]) -> PendingEnqueue:
+        """An enqueue that had nothing to write."""
+        pending = cls(None, 0)
+        pending._done = (outcomes, Dispatch())
+        return pending
 
     def result(self) -> tuple[list[str], Dispatch]:
         """Each job's outcome and the messages left to publish; raises like ``enqueue``."""
+        if self._done is not None or self._sent is None:
+            return self._done or ([], Dispatch())
         replies = self._sent.replies()
         if self._after >= 0:  # MULTI: OK, QUEUED..., then EXEC's replies (or EXECABORT)
             refused = [r for r in replies if isinstance(r, Exception)]
             if refused:
                 raise refused[0]
+            if replies[-1] is None and self._again is not None:
+                return self._again().result()  # a watched id was taken meanwhile: check again
             replies = replies[-1]
         failed = [r for r in replies if isinstance(r, Exception)]
         if failed:
             raise failed[0]
         reply = replies[-1 - self._after] if self._after >= 0 else replies[0]
-        return _enqueue_outcome(reply, self._count, self._rate)
+        outcomes, dispatch = _enqueue_outcome(reply, self._count, self._rate)
+        for position in self._taken:
+            outcomes.insert(position, "duplicate")
+        return outcomes, dispatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,14 +266,68 @@ class Store:
         sent_event: tuple[str, str] = ("", ""),
     ) -> PendingEnqueue:
         """:meth:`enqueue`, sent now on a connection of its own; its ``result()`` reads
-        the reply, so the caller can prepare the next batch while Redis writes this one."""
-        keys, args = self._enqueue_args(jobs, on_duplicate, rate, sent_event)
-        # EVAL, not EVALSHA: no NOSCRIPT can split the MULTI, and no retry is needed.
-        script = ("EVAL", scripts.source("enqueue"), len(keys), *keys, *args)
-        if on_duplicate != "new":
-            return PendingEnqueue(_Sent(self.client, [script]), len(jobs), rate)
-        # The records of jobs dispatched later get their envelope first, then the script
-        # runs, then the envelopes of jobs dispatched now are pushed, in order.
+        the reply, so the caller can prepare the next batch while Redis writes this one.
+
+        Envelopes never pass through Lua here: they are written beside the script in one
+        MULTI (see ``enqueue.lua``), after checking given ids under WATCH. A script cannot
+        stop the commands after it in a MULTI, so take the rate limit first
+        (:meth:`take_rate`) when the jobs have envelopes.
+        """
+        pool = self.client.connection_pool
+        if not any(job.envelope for job in jobs):
+            keys, args = self._enqueue_args(jobs, on_duplicate, rate, sent_event)
+            return PendingEnqueue(_Sent(pool, [self._script(keys, args)]), len(jobs), rate)
+        if rate is not None:
+            raise ValueError("take the rate limit before sending envelopes (take_rate)")
+        if on_duplicate == "new":
+            commands, after = self._transaction(jobs, sent_event)
+            return PendingEnqueue(_Sent(pool, commands), len(jobs), after=after)
+        return self._send_watched(jobs, on_duplicate, sent_event)
+
+    def _send_watched(
+        self, jobs: Sequence[NewJob], on_duplicate: OnDuplicate, sent_event: tuple[str, str]
+    ) -> PendingEnqueue:
+        """Given ids: WATCH their keys and see which are taken (raise, or leave those out),
+        then send the others as fresh jobs. If one is taken meanwhile, EXEC does nothing
+        and ``result()`` checks the batch again."""
+        job_keys = [self.keys.job(job.id) for job in jobs]
+        check = _Sent(
+            self.client.connection_pool,
+            [("WATCH", *job_keys), ("EVAL", scripts.source("taken"), len(job_keys), *job_keys)],
+        )
+        replies = check.replies(keep=True)
+        failed = [r for r in replies if isinstance(r, Exception)]
+        if failed:
+            check.drop()
+            raise failed[0]
+        taken = [int(p) - 1 for p in replies[1]]
+        if taken and (on_duplicate == "error" or len(taken) == len(jobs)):
+            check.more([("UNWATCH",)]).replies()
+            if on_duplicate == "error":
+                raise DuplicateActionId(jobs[taken[0]].id)
+            return PendingEnqueue.done(["duplicate"] * len(jobs))
+        left_out = set(taken)
+        fresh = [job for i, job in enumerate(jobs) if i not in left_out]
+        commands, after = self._transaction(fresh, sent_event)
+        return PendingEnqueue(
+            check.more(commands),
+            len(fresh),
+            after=after,
+            taken=taken,
+            again=lambda: self._send_watched(jobs, on_duplicate, sent_event),
+        )
+
+    @staticmethod
+    def _script(keys: list[str], args: list[Any]) -> tuple[Any, ...]:
+        # EVAL, not EVALSHA: no NOSCRIPT can split a MULTI, and no retry is needed.
+        return ("EVAL", scripts.source("enqueue"), len(keys), *keys, *args)
+
+    def _transaction(
+        self, jobs: Sequence[NewJob], sent_event: tuple[str, str]
+    ) -> tuple[list[tuple[Any, ...]], int]:
+        """MULTI; the envelopes of jobs dispatched later, into their records; the script
+        (for fresh ids); the envelopes of jobs dispatched now, pushed in order; EXEC.
+        Also returns how many commands follow the script."""
         commands: list[tuple[Any, ...]] = [("MULTI",)]
         pushed: dict[str, list[str]] = {}
         for job in jobs:
@@ -249,20 +336,12 @@ class Store:
             if job.dispatched_now:
                 pushed.setdefault(job.spec.list_key, []).append(job.envelope)
             else:
-                commands.append(
-                    (
-                        "HSET",
-                        self.keys.job(job.id),
-                        "env_key",
-                        job.spec.list_key,
-                        "env",
-                        job.envelope,
-                    )
-                )
-        commands.append(script)
+                list_key, job_key = job.spec.list_key, self.keys.job(job.id)
+                commands.append(("HSET", job_key, "env_key", list_key, "env", job.envelope))
+        commands.append(self._script(*self._enqueue_args(jobs, "new", None, sent_event)))
         commands.extend(("LPUSH", key, *envelopes) for key, envelopes in pushed.items())
         commands.append(("EXEC",))
-        return PendingEnqueue(_Sent(self.client, commands), len(jobs), rate, len(pushed))
+        return commands, len(pushed)
 
     def _enqueue_args(
         self,
@@ -301,11 +380,12 @@ class Store:
             raise rate.refuse(n, wait_ms)
 
     def taken_ids(self, ids: Sequence[str]) -> list[str]:
-        """Which of these ids already have a record (one pipelined round trip)."""
-        pipe = self.client.pipeline(transaction=False)
-        for action_id in ids:
-            pipe.exists(self.keys.job(action_id))
-        return [i for i, taken in zip(ids, pipe.execute(), strict=True) if taken]
+        """Which of these ids already have a record (one round trip)."""
+        if not ids:
+            return []
+        keys = [self.keys.job(action_id) for action_id in ids]
+        positions = scripts.run(self.client, "taken", keys, [])
+        return [ids[int(p) - 1] for p in positions]
 
     def confirm(self, dispatch: Dispatch) -> None:
         """The broker has these messages: drop their outbox reservations."""

@@ -142,6 +142,9 @@ def test_bulk_duplicate_ids_are_all_or_nothing(tapp, module_worker, uid):
     again = tapp.actions.enqueue_many(tapp.add, [{"a": 9}] * 4, id=f"d-{uid}",
                                       on_duplicate_id="ignore")  # fmt: skip
     assert again.results(timeout=30) == [1, 1, 1, 9]
+    all_taken = tapp.actions.enqueue_many(tapp.add, [{"a": 7}] * 2, id=f"d-{uid}",
+                                          on_duplicate_id="ignore")  # fmt: skip
+    assert all_taken.results(timeout=30) == [1, 1]
     with pytest.raises(InvalidOptions, match="whole batch"):
         tapp.actions.enqueue_many(tapp.add, [({"a": 1}, {"onDuplicateID": "ignore"})])
 
@@ -219,3 +222,34 @@ def test_bulk_items_due_now_or_queued_run_from_their_stored_envelopes(tapp, modu
     assert queued.results(timeout=30) == [0, 1, 2, 3]
     for handle in (*due, *queued):
         assert r.hget(f"actions:job:{handle.id}", "env") is None
+
+
+@pytest.mark.parametrize("on_duplicate", ["error", "ignore"])
+def test_an_id_taken_while_its_bulk_chunk_is_written_is_caught(tapp, r, uid, monkeypatch,
+                                                               on_duplicate):  # fmt: skip
+    # Given another producer that takes id <base>-1 right after this bulk checked its ids
+    from celery_actions.store import Store
+
+    base, built = f"race-{on_duplicate}-{uid}", []
+    write = Store._transaction
+
+    def racing(self, jobs, sent_event):
+        if not built:
+            r.hset(f"actions:job:{base}-1", "status", "complete")
+        built.append(len(jobs))
+        return write(self, jobs, sent_event)
+
+    monkeypatch.setattr(Store, "_transaction", racing)
+    items = [{"a": i} for i in range(3)]
+    # When the chunk's transaction runs, WATCH voids it, and the chunk is checked again
+    if on_duplicate == "error":
+        with pytest.raises(DuplicateActionId, match=f"{base}-1"):
+            tapp.actions.enqueue_many(tapp.add, items, id=base)
+        assert built == [3]
+        assert not r.exists(f"actions:job:{base}-0") and not r.exists(f"actions:job:{base}-2")
+    else:
+        handles = tapp.actions.enqueue_many(tapp.add, items, id=base, on_duplicate_id="ignore")
+        assert built == [3, 2]
+        assert handles[0].status() is handles[2].status() is ActionStatus.WAITING
+    # Then the other producer's record is untouched
+    assert r.hgetall(f"actions:job:{base}-1") == {"status": "complete"}
