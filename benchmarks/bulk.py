@@ -4,7 +4,8 @@
   Celery ``apply_async``, a loop of ``actions.enqueue``, RQ's ``Queue.enqueue_many``
   (``Queue.prepare_data`` items, one pipeline, as RQ documents), a Dramatiq ``send`` loop
   (its RedisBroker on another db of the same redis-server) and a raw redis-py pipelined
-  LPUSH of payloads as large as one raw Celery message (batches of 1000: the ceiling). No
+  LPUSH of payloads as large as one raw Celery message (batches of 1000: the ceiling);
+  also ``enqueue_many`` with an ``id`` (given ids are checked under WATCH; info). No
   worker runs; everything is purged between sides (not timed); each round runs every side,
   the order rotating each round; the first round is a smaller warm-up and is discarded.
   The one-call-per-item loops run on fewer items (``loop_n``): compare rates per second.
@@ -48,6 +49,7 @@ PARAMS: dict[str, Any] = {"n": 1}
 # side -> (label in the table, uses the loop size)
 SIDES: dict[str, tuple[str, bool]] = {
     "enqueue_many": ("actions.enqueue_many", False),
+    "enqueue_many_id": ("actions.enqueue_many with an id", False),
     "apply_async": ("apply_async loop", True),
     "enqueue": ("actions.enqueue loop", True),
     "rq": ("RQ enqueue_many", False),
@@ -151,7 +153,12 @@ def run_enqueue(env: BenchEnv, n: int, loop_n: int, rounds: int) -> list[Row]:
     def enqueue_many(count: int) -> None:
         bench.actions.enqueue_many(bench.noop_action, items if count == n else items[:count])
 
+    def enqueue_many_id(count: int) -> None:  # given ids: checked under WATCH per chunk
+        chosen = items if count == n else items[:count]
+        bench.actions.enqueue_many(bench.noop_action, chosen, id=f"bench-{uuid.uuid4().hex}")
+
     calls["enqueue_many"] = enqueue_many
+    calls["enqueue_many_id"] = enqueue_many_id
     names = list(SIDES)
     rates: dict[str, list[float]] = {side: [] for side in names}
     try:
@@ -204,9 +211,20 @@ def run_enqueue(env: BenchEnv, n: int, loop_n: int, rounds: int) -> list[Row]:
             baseline=label,
         )
 
+    with_id = Row(
+        benchmark=f"bulk enqueue {k} with an id: vs LPUSH ceiling",
+        unit="items/s",
+        actions=rate["enqueue_many_id"],
+        raw=rate["lpush"],
+        target=None,
+        higher_is_better=True,
+        details={"see": "apply_async row"},
+        baseline=SIDES["lpush"][0],
+    )
     return [
         row("apply_async", ENQUEUE_MANY_VS_LOOP_TARGET),
         row("lpush", ENQUEUE_MANY_VS_CEILING_TARGET),
+        with_id,
         row("enqueue", None),
         row("rq", None),
         row("dramatiq", None),
