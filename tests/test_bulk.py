@@ -163,14 +163,16 @@ def test_as_completed_with_progress_and_exceptions(tapp, module_worker, uid):
     assert all(isinstance(v, tapp.CustomError) for v in got)
 
 
-def test_bulk_wait_timeout_and_cancelled_items(tapp, module_worker, uid):
+def test_bulk_wait_timeout_and_cancelled_items(tapp, module_worker, r, uid):
     later = tapp.actions.enqueue_many(tapp.add, [{"a": 1}] * 2, start_at="2099-01-01T00:00Z")
     assert {h.status() for h in later} == {ActionStatus.SCHEDULED}
     with pytest.raises(ActionTimeout, match="2 of 2"):
         later.results(timeout=0.5)
+    assert r.hget(f"actions:job:{later[0].id}", "env") is not None  # kept until due
     assert later[0].cancel() and later[1].cancel()
     got = later.results(timeout=10, return_exceptions=True)
     assert all(isinstance(v, ActionCancelled) for v in got)
+    assert all(r.hget(f"actions:job:{h.id}", "env") is None for h in later)
 
 
 def test_a_bulk_in_a_limited_queue_respects_the_limit(tapp, module_worker, r, uid):
