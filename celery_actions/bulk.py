@@ -104,16 +104,22 @@ class BulkHandles(Sequence[BackgroundActionHandle]):
         Raises ActionTimeout when time runs out.
         """
         app = self._actions.app
-        index_of = {self.id(i): i for i in range(self._count)}
+        index_of: dict[str, int] = {}
+        repeats: dict[str, list[int]] = {}  # items whose id an earlier item has (one action)
+        for i, task_id in enumerate(self.ids()):
+            if task_id in index_of:
+                repeats.setdefault(task_id, []).append(i)
+            else:
+                index_of[task_id] = i
         results = ResultSet([app.AsyncResult(i) for i in index_of])
         done = 0
         try:
             for task_id, meta in results.iter_native(timeout=timeout):
-                done += 1
-                i = index_of[task_id]
-                yield _outcome(i, self[i], meta)
-                if on_progress is not None:
-                    on_progress(done, self._count)
+                for i in (index_of[task_id], *repeats.get(task_id, ())):
+                    done += 1
+                    yield _outcome(i, self[i], meta)
+                    if on_progress is not None:
+                        on_progress(done, self._count)
         except CeleryTimeoutError:
             raise ActionTimeout(
                 f"{self._count - done} of {self._count} actions did not finish within {timeout}s"

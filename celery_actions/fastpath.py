@@ -1,9 +1,10 @@
-"""Celery messages written straight into a Redis broker's lists by the enqueue script.
+"""Celery messages written straight into a Redis broker's lists, beside the job records.
 
-When the broker is the same Redis (host, port, db) as celery-actions, ``enqueue.lua``
-records each job, LPUSHes its Celery message and PUBLISHes its ``task-sent`` event in one
-atomic call: no kombu producer per message, no outbox round trip, and a record never
-exists without its message. The envelopes are exactly what kombu's Redis transport writes
+When the broker is the same Redis (host, port, db) as celery-actions, ``enqueue`` records
+the job, LPUSHes its Celery message and PUBLISHes its ``task-sent`` event in one atomic
+script call, and ``enqueue_many`` writes each chunk's records, messages and events in one
+MULTI transaction (``Store.send_enqueue``): no kombu producer per message and no outbox
+round trip. The envelopes are exactly what kombu's Redis transport writes
 for ``apply_async`` and for Celery's event dispatcher (protocol 2, JSON, base64 bodies,
 same headers and properties, same priority lists and event channel); a contract test
 checks them against kombu's and a stock worker. Anything unusual (another broker or

@@ -65,19 +65,39 @@ class NewJob:
         return not spec.queue and self.start_at_ms is None and bool(spec.list_key)
 
 
+class _Lease:
+    """A pooled connection, given back once (dropped if replies may be left unread)."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+        self.connection: Any = pool.get_connection()  # untyped in redis-py
+        self._back = False
+
+    def release(self, drop: bool = False) -> None:
+        if self._back:
+            return
+        self._back = True
+        if drop:
+            self.connection.disconnect()
+        self.pool.release(self.connection)
+
+
 class _Sent:
     """Commands sent on a pooled connection now, their replies read later (in order).
 
-    An error reply is returned in place, as an exception, like a pipeline's.
+    An error reply is returned in place, as an exception, like a pipeline's. Any failure
+    drops the connection.
     """
 
-    def __init__(self, pool: Any, commands: list[tuple[Any, ...]], connection: Any = None) -> None:
-        self._pool = pool
-        self._connection: Any = connection or pool.get_connection()  # untyped in redis-py
+    def __init__(
+        self, pool: Any, commands: list[tuple[Any, ...]], lease: _Lease | None = None
+    ) -> None:
+        self._lease = lease or _Lease(pool)
         self._count = len(commands)
         try:
             # hiredis directly: redis-py's packer inspects every argument in Python first.
-            self._connection.send_packed_command([hiredis.pack_command(c) for c in commands])
+            packed = [hiredis.pack_command(c) for c in commands]
+            self._lease.connection.send_packed_command(packed)
         except BaseException:
             self.drop()
             raise
@@ -88,24 +108,23 @@ class _Sent:
         try:
             for _ in range(self._count):
                 try:
-                    replies.append(self._connection.read_response())
+                    replies.append(self._lease.connection.read_response())
                 except redis.ResponseError as exc:
                     replies.append(exc)
         except BaseException:
-            self.drop()  # replies left unread: never reuse it
+            self.drop()
             raise
         if not keep:
-            self._pool.release(self._connection)
+            self._lease.release()
         return replies
 
     def more(self, commands: list[tuple[Any, ...]]) -> _Sent:
         """Send more commands on this connection (after ``replies(keep=True)``)."""
-        return _Sent(self._pool, commands, self._connection)
+        return _Sent(self._lease.pool, commands, self._lease)
 
     def drop(self) -> None:
-        """Close the connection and give it back."""
-        self._connection.disconnect()
-        self._pool.release(self._connection)
+        """Close the connection and give it back (once)."""
+        self._lease.release(drop=True)
 
 
 def _enqueue_outcome(reply: Any, count: int, rate: RateLimit | None) -> tuple[list[str], Dispatch]:
@@ -295,22 +314,32 @@ class Store:
             self.client.connection_pool,
             [("WATCH", *job_keys), ("EVAL", scripts.source("taken"), len(job_keys), *job_keys)],
         )
-        replies = check.replies(keep=True)
-        failed = [r for r in replies if isinstance(r, Exception)]
-        if failed:
-            check.drop()
-            raise failed[0]
-        taken = [int(p) - 1 for p in replies[1]]
-        if taken and (on_duplicate == "error" or len(taken) == len(jobs)):
-            check.more([("UNWATCH",)]).replies()
-            if on_duplicate == "error":
-                raise DuplicateActionId(jobs[taken[0]].id)
-            return PendingEnqueue.done(["duplicate"] * len(jobs))
-        left_out = set(taken)
-        fresh = [job for i, job in enumerate(jobs) if i not in left_out]
-        commands, after = self._transaction(fresh, sent_event)
+        try:
+            replies = check.replies(keep=True)
+            failed = [r for r in replies if isinstance(r, Exception)]
+            if failed:
+                raise failed[0]
+            # left out: taken already, or repeating an id earlier in the batch
+            left_out = {int(p) - 1 for p in replies[1]}
+            seen: set[str] = set()
+            for i, job in enumerate(jobs):
+                if job.id in seen:
+                    left_out.add(i)
+                seen.add(job.id)
+            taken = sorted(left_out)
+            if taken and (on_duplicate == "error" or len(taken) == len(jobs)):
+                check.more([("UNWATCH",)]).replies()
+                if on_duplicate == "error":
+                    raise DuplicateActionId(jobs[taken[0]].id)
+                return PendingEnqueue.done(["duplicate"] * len(jobs))
+            fresh = [job for i, job in enumerate(jobs) if i not in left_out]
+            commands, after = self._transaction(fresh, sent_event)
+            sent = check.more(commands)
+        except BaseException:
+            check.drop()  # no-op if given back already; else WATCH may still be set
+            raise
         return PendingEnqueue(
-            check.more(commands),
+            sent,
             len(fresh),
             after=after,
             taken=taken,

@@ -255,3 +255,30 @@ def test_an_id_taken_while_its_bulk_chunk_is_written_is_caught(tapp, r, uid, mon
         assert handles[0].status() is handles[2].status() is ActionStatus.WAITING
     # Then the other producer's record is untouched
     assert r.hgetall(f"actions:job:{base}-1") == {"status": "complete"}
+
+
+def test_an_id_repeated_in_a_bulk_is_written_once(tapp, module_worker, r, uid):
+    # Given a bulk whose items 0 and 1 carry the same id, duplicates ignored
+    items = [({"a": 1}, {"id": f"rep-{uid}"}), ({"a": 2}, {"id": f"rep-{uid}"}), {"a": 3}]
+    handles = tapp.actions.enqueue_many(tapp.add, items, id=f"rb-{uid}", on_duplicate_id="ignore")
+    # Then the first one wins: one record, one run, the second item is its duplicate
+    assert handles.results(timeout=30) == [1, 1, 3]
+    assert tapp.actions.handle(tapp.add, f"rep-{uid}").info().params == {"a": 1, "b": 0}
+    assert r.hget(f"actions:job:rep-{uid}", "attempts") == "1"
+
+
+def test_a_bulk_interrupted_while_sending_gives_its_connection_back(tapp, r, uid, monkeypatch):
+    # Given a bulk with given ids whose chunk fails after its ids were WATCHed
+    from celery_actions.store import Store
+
+    def broken(self, jobs, sent_event):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Store, "_transaction", broken)
+    pool = tapp.actions.store.client.connection_pool
+    in_use = len(pool._in_use_connections)
+    with pytest.raises(KeyboardInterrupt):
+        tapp.actions.enqueue_many(tapp.add, [{"a": 1}] * 3, id=f"int-{uid}")
+    # Then the connection is back in the pool, closed (WATCH could still be set on it)
+    assert len(pool._in_use_connections) == in_use
+    assert not r.exists(f"actions:job:int-{uid}-0")
