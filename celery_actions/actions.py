@@ -304,7 +304,8 @@ class Actions:
                         item_builder = own_builders.get(same) or own_builders.setdefault(
                             same, _JobBuilder(self, task, resolved, lineage)
                         )
-                    job, event = item_builder.build(handles.id(index), params)
+                    job_id = overrides.get(index) or f"{handles.base}-{index}"  # handles.id
+                    job, event = item_builder.build(job_id, params)
                     jobs.append(job)
                     events.append(event)
                 if in_flight is not None:

@@ -147,6 +147,7 @@ class Envelopes:
         self._tag_pid = 0
         self._tag_prefix = ""
         self._tags = itertools.count()
+        self._fresh_tags()
 
     @classmethod
     def for_app(
@@ -324,6 +325,7 @@ class Envelopes:
         self, route: Route, priority: Priority, lineage: Lineage, eta: str | None = None
     ) -> JobEnvelopes:
         """Builds the envelopes (and sent events) of jobs sharing a route and options."""
+        self._fresh_tags()
         key = (route.action, route.queue, priority, lineage, eta)
         built = self._job_envelopes.get(key)
         if built is None:
@@ -332,11 +334,14 @@ class Envelopes:
             built = self._job_envelopes[key] = JobEnvelopes(self, route, priority, lineage, eta)
         return built
 
-    def tag(self) -> str:
-        """A unique delivery tag (kombu only needs uniqueness; uuid4 per message is slow)."""
+    def _fresh_tags(self) -> None:
         if self._tag_pid != os.getpid():  # a forked worker child gets its own prefix
             self._tag_pid = os.getpid()
             self._tag_prefix = f"{uuid.uuid4()}-{self._tag_pid}-"
+
+    def tag(self) -> str:
+        """A unique delivery tag (kombu only needs uniqueness; uuid4 per message is slow).
+        Unique per process: :meth:`for_jobs` renews the prefix after a fork."""
         return f'"{self._tag_prefix}{next(self._tags)}"'
 
     @property
