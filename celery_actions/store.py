@@ -379,6 +379,7 @@ class Store:
         rate: RateLimit | None,
         sent_event: tuple[str, str],
     ) -> tuple[list[str], list[Any]]:
+        """``enqueue.lua``'s KEYS and ARGV (ARGV[1], the key prefix, included)."""
         k = self.keys
         keys = [k.scheduled, k.leases, k.queues, k.seq, k.wake, k.ratelimit]
         args: list[Any] = [k.prefix, self._outbox_ms, self._slot_ms, on_duplicate]
