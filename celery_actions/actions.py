@@ -16,7 +16,7 @@ from .bulk import BulkHandles
 from .celery_config import apply_defaults, priority_map
 from .dispatch import Publisher
 from .errors import ActionsError, DuplicateActionId, InvalidOptions, InvalidParams
-from .fastpath import Envelopes, JobEnvelopes, Lineage, Route, Template
+from .fastpath import Envelopes, JobEnvelopes, Lineage, Template
 from .handles import BackgroundActionHandle
 from .options import ResolvedOptions, parse_options, resolve
 from .params import ParamsModel
@@ -173,22 +173,6 @@ class Actions:
             ) from None
 
     # -- enqueueing --------------------------------------------------------------------
-
-    def _spec(self, task: ActionTask, resolved: ResolvedOptions) -> tuple[JobSpec, Route | None]:
-        """What jobs with these options share, and their fast-path route (None: kombu)."""
-        route = None
-        if self.envelopes is not None:
-            route = self.envelopes.route(task.name, resolved.celery_queue or "")
-        spec = JobSpec(
-            action=task.name,
-            options_json=_options_json(resolved),
-            priority=resolved.priority.value,
-            queue=resolved.queue or "",
-            limit=resolved.max_concurrency,
-            celery_queue=resolved.celery_queue or "",
-            list_key="" if route is None else route.list_keys[resolved.priority],
-        )
-        return spec, route
 
     def enqueue(
         self,
@@ -410,9 +394,20 @@ class _JobBuilder:
         lineage: Lineage | None = None,
     ) -> None:
         self._dump = task.params_model.dump_json
-        self.spec, route = actions._spec(task, resolved)
-        self.start_at_ms = resolved.start_at_ms
         envelopes = actions.envelopes
+        route = (
+            None if envelopes is None else envelopes.route(task.name, resolved.celery_queue or "")
+        )
+        self.spec = JobSpec(
+            action=task.name,
+            options_json=_options_json(resolved),
+            priority=resolved.priority.value,
+            queue=resolved.queue or "",
+            limit=resolved.max_concurrency,
+            celery_queue=resolved.celery_queue or "",
+            list_key="" if route is None else route.list_keys[resolved.priority],
+        )
+        self.start_at_ms = resolved.start_at_ms
         self._envelopes: JobEnvelopes | None = None
         self._stamped: Template | None = None  # a batch's stamped sent-event template
         if route is not None and envelopes is not None:

@@ -141,7 +141,7 @@ class PendingEnqueue:
 
     def __init__(
         self,
-        sent: _Sent | None,
+        sent: _Sent | None,  # None: nothing was sent, every job was taken
         count: int,
         rate: RateLimit | None = None,
         after: int = -1,
@@ -154,19 +154,16 @@ class PendingEnqueue:
         self._after = after  # -1: a lone script; else a MULTI with this many commands after it
         self._taken = taken  # positions of jobs left out as duplicates (ascending)
         self._again = again  # sends it again if a WATCHed key changed
-        self._done: tuple[list[str], Dispatch] | None = None
 
     @classmethod
-    def done(cls, outcomes: list[str]) -> PendingEnqueue:
-        """An enqueue that had nothing to write."""
-        pending = cls(None, 0)
-        pending._done = (outcomes, Dispatch())
-        return pending
+    def all_taken(cls, count: int) -> PendingEnqueue:
+        """An enqueue with nothing to write: all ``count`` jobs are duplicates."""
+        return cls(None, count)
 
     def result(self) -> tuple[list[str], Dispatch]:
         """Each job's outcome and the messages left to publish; raises like ``enqueue``."""
-        if self._done is not None or self._sent is None:
-            return self._done or ([], Dispatch())
+        if self._sent is None:
+            return ["duplicate"] * self._count, Dispatch()
         replies = self._sent.replies()
         if self._after >= 0:  # MULTI: OK, QUEUED..., then EXEC's replies (or EXECABORT)
             refused = [r for r in replies if isinstance(r, Exception)]
@@ -275,7 +272,7 @@ class Store:
         if on_duplicate == "new":
             return self.send_enqueue(jobs, on_duplicate, rate, sent_event).result()
         keys, args = self._enqueue_args(jobs, on_duplicate, rate, sent_event)
-        return _enqueue_outcome(self._run("enqueue", keys, args[1:]), len(jobs), rate)
+        return _enqueue_outcome(scripts.run(self.client, "enqueue", keys, args), len(jobs), rate)
 
     def send_enqueue(
         self,
@@ -331,7 +328,7 @@ class Store:
                 check.more([("UNWATCH",)]).replies()
                 if on_duplicate == "error":
                     raise DuplicateActionId(jobs[taken[0]].id)
-                return PendingEnqueue.done(["duplicate"] * len(jobs))
+                return PendingEnqueue.all_taken(len(jobs))
             fresh = [job for i, job in enumerate(jobs) if i not in left_out]
             commands, after = self._transaction(fresh, sent_event)
             sent = check.more(commands)
