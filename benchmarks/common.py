@@ -243,6 +243,39 @@ def group_cpu_seconds(pgid: int) -> float | None:
     return total / ticks
 
 
+def latency_rows(
+    name: str,
+    actions_ms: Sequence[float],
+    raw_ms: Sequence[float],
+    target: float | None,
+    details: dict[str, Any],
+    baseline: str = "raw celery",
+) -> list[Row]:
+    """The median row and the p99 row of two latency samples (lower is better)."""
+    return [
+        Row(
+            benchmark=f"{name}, median",
+            unit="ms",
+            actions=median(actions_ms),
+            raw=median(raw_ms),
+            target=target,
+            higher_is_better=False,
+            details=details,
+            baseline=baseline,
+        ),
+        Row(
+            benchmark=f"{name}, p99",
+            unit="ms",
+            actions=percentile(actions_ms, 99),
+            raw=percentile(raw_ms, 99),
+            target=target,
+            higher_is_better=False,
+            details={"see": f"{name}, median row"},
+            baseline=baseline,
+        ),
+    ]
+
+
 def median(values: Sequence[float]) -> float:
     """The median."""
     return float(statistics.median(values))

@@ -31,7 +31,7 @@ from typing import Any
 from celery_actions.processes import wait_for
 
 from . import latency
-from .common import BenchEnv, Row, WorkerSettings, log, median, percentile
+from .common import BenchEnv, Row, WorkerSettings, latency_rows, log, median
 
 UTILISATION_TARGET = 0.9
 OVERHEAD_TARGET = 0.8
@@ -278,14 +278,12 @@ def _rows(
             },
             baseline="no queue",
         ),
-        Row(
-            benchmark="gate hand-off release->start, median",
-            unit="ms",
-            actions=median(gaps),
-            raw=median(raw_ms),
-            target=None,
-            higher_is_better=False,
-            details={
+        *latency_rows(
+            "gate hand-off release->start",
+            gaps,
+            raw_ms,
+            None,
+            {
                 "samples": len(gaps),
                 "raw_samples": len(raw_ms),
                 "workers": workers,
@@ -296,16 +294,6 @@ def _rows(
                 "handoff_ms": gaps,
                 "raw_enqueue_to_start_ms": raw_ms,
             },
-            baseline="celery enq->start",
-        ),
-        Row(
-            benchmark="gate hand-off release->start, p99",
-            unit="ms",
-            actions=percentile(gaps, 99),
-            raw=percentile(raw_ms, 99),
-            target=None,
-            higher_is_better=False,
-            details={"see": "hand-off median row"},
             baseline="celery enq->start",
         ),
     ]

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from .common import BenchEnv, Row, log, median, percentile
+from .common import BenchEnv, Row, latency_rows, log, median
 
 TARGET = 1.5
 GAP_S = 0.01
@@ -93,24 +93,6 @@ def run(env: BenchEnv, samples: int, warmup: int) -> list[Row]:
         "actions_ms": latencies["actions"],
         "raw_ms": latencies["raw"],
     }
-    a, b = latencies["actions"], latencies["raw"]
-    return [
-        Row(
-            benchmark="latency enqueue->start, median",
-            unit="ms",
-            actions=median(a),
-            raw=median(b),
-            target=TARGET,
-            higher_is_better=False,
-            details=details,
-        ),
-        Row(
-            benchmark="latency enqueue->start, p99",
-            unit="ms",
-            actions=percentile(a, 99),
-            raw=percentile(b, 99),
-            target=TARGET,
-            higher_is_better=False,
-            details={"see": "latency median row"},
-        ),
-    ]
+    return latency_rows(
+        "latency enqueue->start", latencies["actions"], latencies["raw"], TARGET, details
+    )
