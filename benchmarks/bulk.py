@@ -35,7 +35,7 @@ from typing import Any
 
 import redis
 
-from celery_actions.processes import wait_for
+from celery_actions.testing.processes import wait_for
 
 from .common import REPO_ROOT, BenchEnv, Row, log, median
 
@@ -237,10 +237,10 @@ def memory_child(n: int) -> dict[str, Any]:
     """In a fresh process: the peak RSS of one ``enqueue_many`` of ``n`` items."""
     import importlib
 
-    from celery_actions import scripts
+    from celery_actions.redis import scripts
 
     bench = importlib.import_module("benchmarks.bench_app")
-    scripts.ensure_loaded(bench.actions.store.client)
+    scripts.ensure_loaded(bench.actions.runtime.store.client)
     # Warm-up: routes, templates, connections (one-time costs, not per batch).
     bench.actions.enqueue_many(bench.noop_action, [{"n": i} for i in range(100)])
     items = [{"n": i} for i in range(n)]  # the input: built first, not counted

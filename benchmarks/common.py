@@ -18,8 +18,8 @@ from typing import Any
 
 import redis
 
-from celery_actions.embedded import EmbeddedRedis
-from celery_actions.processes import WorkerProcess
+from celery_actions.testing.embedded import EmbeddedRedis
+from celery_actions.testing.processes import WorkerProcess
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 APP_MODULE = "benchmarks.bench_app"
@@ -114,9 +114,9 @@ class BenchEnv:
 
     def warm_up_client(self) -> None:
         """Open the producer's connections and load the Lua scripts (not measured)."""
-        from celery_actions import scripts
+        from celery_actions.redis import scripts
 
-        scripts.ensure_loaded(self.bench.actions.store.client)
+        scripts.ensure_loaded(self.bench.actions.runtime.store.client)
         self.purge()
 
     @contextmanager

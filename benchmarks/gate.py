@@ -28,7 +28,7 @@ import time
 import uuid
 from typing import Any
 
-from celery_actions.processes import wait_for
+from celery_actions.testing.processes import wait_for
 
 from . import latency
 from .common import BenchEnv, Row, WorkerSettings, latency_rows, log, median

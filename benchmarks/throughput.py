@@ -18,7 +18,7 @@ import uuid
 from contextlib import nullcontext
 from typing import Any
 
-from celery_actions.processes import wait_for
+from celery_actions.testing.processes import wait_for
 
 from .common import BenchEnv, Row, group_cpu_seconds, log, median
 

@@ -12,7 +12,13 @@ and a named queue with a global ``maxConcurrency``, and follow it through a hand
     handle.result(timeout=30)
 """
 
-from .actions import Actions
+from .celery.task import ActionTask
+from .client.facade import Actions
+from .client.handles import BackgroundActionHandle
+from .client.info import ActionInfo
+from .core.options import QueueOption, RetryPolicy
+from .core.priority import Priority
+from .core.protocol import ActionStatus
 from .errors import (
     ActionCancelled,
     ActionNotFound,
@@ -25,9 +31,6 @@ from .errors import (
     TooManyRequests,
     WorkerLost,
 )
-from .handles import ActionInfo, ActionStatus, BackgroundActionHandle
-from .options import Priority, QueueOption, RetryPolicy
-from .task import ActionTask
 
 __all__ = [
     "ActionCancelled",

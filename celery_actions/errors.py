@@ -6,11 +6,13 @@ One base class, a shallow tree::
     ├── InvalidOptions (ValueError)      an enqueue option is unknown or out of range
     ├── InvalidParams (ValueError)       params do not fit the action's signature
     ├── DuplicateActionId (ValueError)   the id is taken and onDuplicateID is "error"
+    ├── NotAnAction (TypeError)          enqueue was given something that is not an action
     ├── ActionNotFound (LookupError)     no action with that id (never a silent "pending")
     ├── ActionCancelled                  result() of a cancelled action
     ├── ActionTimeout (TimeoutError)     result() did not finish within its timeout
     ├── TooManyRequests                  over the enqueue rate limit; carries retry_after
-    └── ConfigurationError               a setting breaks a guarantee
+    ├── ConfigurationError               a setting breaks a guarantee
+    └── WorkerLost                       its worker died too often while running it
 
 Errors that an action itself raised are re-raised by ``result()`` with their own type.
 """
@@ -47,6 +49,10 @@ class DuplicateActionId(ActionsError, ValueError):
             "onDuplicateID='ignore' (on_duplicate_id='ignore') to get a handle to it instead"
         )
         self.action_id = action_id
+
+
+class NotAnAction(ActionsError, TypeError):
+    """``enqueue`` was given something that is not an action of this app."""
 
 
 class ActionNotFound(ActionsError, LookupError):

@@ -28,9 +28,9 @@ from rich.console import Console
 from rich.live import Live
 
 from celery_actions import ActionCancelled, ActionInfo, ActionStatus
-from celery_actions.cli import progress_bar
-from celery_actions.embedded import EmbeddedRedis
-from celery_actions.processes import WorkerProcess
+from celery_actions.cli.commands import progress_bar
+from celery_actions.testing.embedded import EmbeddedRedis
+from celery_actions.testing.processes import WorkerProcess
 
 from .display import ProgressLines, status_table
 from .supplier_api import SupplierAPI

@@ -1,7 +1,7 @@
 """The Celery app the integration tests run in worker subprocesses.
 
 Configured from the environment: REDIS_URL (broker, results, coordination), BROKER_URL to
-use another broker (RabbitMQ), and ACTIONS_* settings (see celery_actions.settings).
+use another broker (RabbitMQ), and ACTIONS_* settings (see celery_actions.core.settings).
 Actions record what they did in Redis so tests can observe them from outside.
 """
 

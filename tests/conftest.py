@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-pytest_plugins = ["celery_actions.testing"]
+pytest_plugins = ["celery_actions.testing.fixtures"]
 
 
 @pytest.fixture(scope="session", autouse=True)

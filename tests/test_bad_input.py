@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from celery_actions import DuplicateActionId, InvalidOptions, InvalidParams
+from celery_actions import ActionsError, DuplicateActionId, InvalidOptions, InvalidParams
 
 
 def broker_state(r):
@@ -64,9 +64,14 @@ def test_bulk_with_a_taken_id_enqueues_nothing(tapp, r, uid):
     assert broker_state(r) == before
 
 
-def test_unknown_action_is_an_error(tapp):
+def test_enqueueing_something_that_is_not_an_action_is_a_type_error_naming_it(tapp, r):
     def not_an_action(a: int) -> int:
         return a
 
-    with pytest.raises(Exception, match="not an action"):
-        tapp.actions.enqueue(not_an_action, {"a": 1})
+    before = broker_state(r)
+    for thing, named in ((not_an_action, "not_an_action"), ("tests.app.nope", "nope"),
+                         (42, "builtins.int")):  # fmt: skip
+        with pytest.raises(TypeError, match=f"{named}.* is not an action") as caught:
+            tapp.actions.enqueue(thing, {"a": 1})
+        assert isinstance(caught.value, ActionsError)
+    assert broker_state(r) == before

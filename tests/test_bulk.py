@@ -33,7 +33,7 @@ def test_fast_path_envelope_matches_apply_async(tapp, r, uid):
     # Given no worker consumes the default queue in this module, the same action sent by
     # Celery's own publisher and by the fast path: enqueue, enqueue_many with an id (the
     # script pushes the envelopes) and without one (the envelopes go beside the script)
-    assert tapp.actions.envelopes is not None
+    assert tapp.actions.runtime.envelopes is not None
     for name in list(broker_messages(r, "celery")):
         r.delete(name)
     events = r.pubsub()
@@ -230,10 +230,10 @@ def test_bulk_items_due_now_or_queued_run_from_their_stored_envelopes(tapp, modu
 def test_an_id_taken_while_its_bulk_chunk_is_written_is_caught(tapp, r, uid, monkeypatch,
                                                                on_duplicate):  # fmt: skip
     # Given another producer that takes id <base>-1 right after this bulk checked its ids
-    from celery_actions.store import Store
+    from celery_actions.redis.writer import EnqueueWriter
 
     base, built = f"race-{on_duplicate}-{uid}", []
-    write = Store._transaction
+    write = EnqueueWriter.transaction
 
     def racing(self, jobs, sent_event):
         if not built:
@@ -241,7 +241,7 @@ def test_an_id_taken_while_its_bulk_chunk_is_written_is_caught(tapp, r, uid, mon
         built.append(len(jobs))
         return write(self, jobs, sent_event)
 
-    monkeypatch.setattr(Store, "_transaction", racing)
+    monkeypatch.setattr(EnqueueWriter, "transaction", racing)
     items = [{"a": i} for i in range(3)]
     # When the chunk's transaction runs, WATCH voids it, and the chunk is checked again
     if on_duplicate == "error":
@@ -269,13 +269,13 @@ def test_an_id_repeated_in_a_bulk_is_written_once(tapp, module_worker, r, uid):
 
 def test_a_bulk_interrupted_while_sending_gives_its_connection_back(tapp, r, uid, monkeypatch):
     # Given a bulk with given ids whose chunk fails after its ids were WATCHed
-    from celery_actions.store import Store
+    from celery_actions.redis.writer import EnqueueWriter
 
     def broken(self, jobs, sent_event):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(Store, "_transaction", broken)
-    pool = tapp.actions.store.client.connection_pool
+    monkeypatch.setattr(EnqueueWriter, "transaction", broken)
+    pool = tapp.actions.runtime.store.client.connection_pool
     in_use = len(pool._in_use_connections)
     with pytest.raises(KeyboardInterrupt):
         tapp.actions.enqueue_many(tapp.add, [{"a": 1}] * 3, id=f"int-{uid}")

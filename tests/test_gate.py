@@ -13,6 +13,7 @@ import pytest
 import redis
 
 from celery_actions import ActionStatus, ConfigurationError
+from celery_actions.redis.checks import check_redis
 from celery_actions.testing import WorkerProcess, wait_for
 
 FAST = {"ACTIONS_LEASE_TIMEOUT": "2", "ACTIONS_PUMP_INTERVAL": "0.2"}
@@ -147,16 +148,30 @@ def test_sigkill_returns_the_slot_and_the_action_completes(tapp, start_worker, r
 
 
 def test_worker_refuses_an_evicting_redis(redis_url):
-    # Given a Redis that may evict keys
+    # Given a Redis that may evict keys: an allkeys policy and a memory limit
     client = redis.Redis.from_url(redis_url)
     client.config_set("maxmemory-policy", "allkeys-lru")
+    client.config_set("maxmemory", "4gb")
+    worker = WorkerProcess("tests.app", redis_url=redis_url, name="evict@test")
     try:
-        worker = WorkerProcess("tests.app", redis_url=redis_url, name="evict@test")
         # When a worker starts, then it refuses, saying what to set
         with pytest.raises(AssertionError, match="exited"):
             worker.start(timeout=30)
         assert "maxmemory-policy noeviction" in worker.output()
         assert ConfigurationError.__name__ in worker.output()
+    finally:
+        worker.stop()
+        client.config_set("maxmemory", "0")
+        client.config_set("maxmemory-policy", "noeviction")
+
+
+def test_an_allkeys_policy_without_a_memory_limit_evicts_nothing_and_is_accepted(redis_url):
+    # Given an allkeys policy but no maxmemory (Redis never evicts then)
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        # Then the start-up check neither refuses nor warns
+        assert check_redis(client) == []
     finally:
         client.config_set("maxmemory-policy", "noeviction")
 
@@ -169,5 +184,7 @@ def test_a_thousand_queue_names_leave_nothing_behind(tapp, two_workers, r, uid):
     assert handles.results(timeout=60) == list(range(1000))
     # Then no key of any of them remains, and no queue is listed as active
     assert not list(r.scan_iter(f"actions:q:cust-{uid}-*", count=10_000))
-    active = r.zrange("actions:queues", 0, -1)
+    keys = tapp.actions.runtime.store.keys
+    active = r.zrange(keys.groups, 0, -1)
     assert not [name for name in active if name.startswith(f"cust-{uid}-")]
+    assert not [name for name in r.hkeys(keys.group_limits) if name.startswith(f"cust-{uid}-")]

@@ -14,16 +14,22 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from celery_actions.settings import Settings
-from celery_actions.store import JobSpec, NewJob, Store
+from celery_actions.core.protocol import Outcome
+from celery_actions.core.settings import Settings
+from celery_actions.redis.connection import ProcessClient
+from celery_actions.redis.records import JobSpec, NewJob
+from celery_actions.redis.store import Store
+from celery_actions.redis.writer import EnqueueWriter
 
 FINISHED = {"complete", "failed", "cancelled"}
 RETRY = '{"retry":{"n":3,"i":0,"m":null,"f":2,"r":false,"d":100000}}'
 
 
-def make_store(url: str) -> Store:
+def make_store(url: str) -> tuple[Store, EnqueueWriter]:
     conf = {"actions_redis_url": url, "actions_key_prefix": f"model-{uuid.uuid4().hex[:8]}:"}
-    return Store(Settings.from_conf(conf))
+    settings = Settings.from_conf(conf)
+    client = ProcessClient(url)
+    return Store(settings, client), EnqueueWriter(settings, client)
 
 
 class GateMachine(RuleBasedStateMachine):
@@ -31,7 +37,7 @@ class GateMachine(RuleBasedStateMachine):
 
     @initialize(limit=st.integers(1, 3))
     def setup(self, limit: int) -> None:
-        self.store = make_store(self.url)
+        self.store, self.writer = make_store(self.url)
         self.r = redis.Redis.from_url(self.url, decode_responses=True)
         self.limit = limit
         self.queue = "q"
@@ -51,9 +57,9 @@ class GateMachine(RuleBasedStateMachine):
     def enqueue(self, priority: str) -> None:
         job_id = f"j{len(self.jobs)}"
         job = NewJob(job_id, JobSpec("t.a", RETRY, priority, self.queue, self.limit), "{}")
-        _, dispatch = self.store.enqueue([job], "error")
+        enqueued = self.writer.enqueue([job], "error")
         self.jobs.append(job_id)
-        self.publish(dispatch)
+        self.publish(enqueued.dispatch)
 
     @precondition(lambda self: self.in_flight)
     @rule(data=st.data())
@@ -72,19 +78,17 @@ class GateMachine(RuleBasedStateMachine):
         assert claim is None or job_id not in self.running
 
     @precondition(lambda self: self.running)
-    @rule(data=st.data(), outcome=st.sampled_from(["complete", "retry", "failed"]))
-    def finish(self, data, outcome: str) -> None:
+    @rule(data=st.data(), outcome=st.sampled_from(list(Outcome)))
+    def finish(self, data, outcome: Outcome) -> None:
         job_id = data.draw(st.sampled_from(sorted(self.running)))
         token = self.running.pop(job_id)
-        _, dispatch, _, _ = self.store.finish(job_id, token, outcome, deadline_ms=2**50)
-        self.publish(dispatch)
+        self.publish(self.store.finish(job_id, token, outcome).dispatch)
 
     @precondition(lambda self: self.jobs)
     @rule(data=st.data())
     def cancel(self, data) -> None:
         job_id = data.draw(st.sampled_from(self.jobs))
-        _, dispatch = self.store.cancel(job_id)
-        self.publish(dispatch)
+        self.publish(self.store.cancel(job_id).dispatch)
 
     @precondition(lambda self: self.running or self.in_flight)
     @rule(data=st.data())
@@ -95,8 +99,8 @@ class GateMachine(RuleBasedStateMachine):
         keys = self.store.keys
         if self.r.zscore(keys.leases, job_id) is not None:
             self.r.zadd(keys.leases, {job_id: 0})
-            if self.r.zscore(keys.queue_slots(self.queue), job_id) is not None:
-                self.r.zadd(keys.queue_slots(self.queue), {job_id: 0})
+            if self.r.zscore(keys.group_slots(self.queue), job_id) is not None:
+                self.r.zadd(keys.group_slots(self.queue), {job_id: 0})
         self.running.pop(job_id, None)
         self.pump()
 
@@ -109,7 +113,7 @@ class GateMachine(RuleBasedStateMachine):
         if not self.jobs:
             return
         keys = self.store.keys
-        holders = self.r.zcard(keys.queue_slots(self.queue))
+        holders = self.r.zcard(keys.group_slots(self.queue))
         assert holders <= self.limit
         running = [j for j in self.jobs if self.status(j) == "running"]
         assert len(running) <= self.limit, running
@@ -117,8 +121,8 @@ class GateMachine(RuleBasedStateMachine):
     @invariant()
     def no_waiting_job_is_lost(self) -> None:
         keys = self.store.keys
-        waiting_set = set(self.r.zrange(keys.queue_waiting(self.queue), 0, -1))
-        slots = set(self.r.zrange(keys.queue_slots(self.queue), 0, -1))
+        waiting_set = set(self.r.zrange(keys.group_waiting(self.queue), 0, -1))
+        slots = set(self.r.zrange(keys.group_slots(self.queue), 0, -1))
         scheduled = set(self.r.zrange(keys.scheduled, 0, -1))
         for job_id in self.jobs:
             status = self.status(job_id)
@@ -151,7 +155,7 @@ def test_gate_scripts_against_the_model(redis_url):
 def test_an_old_message_cannot_claim_a_job_back_in_the_waiting_line(redis_url):
     # Found by the model above: a retried job that re-enters a full queue's waiting line
     # must not be claimable by its earlier (already delivered) message.
-    store = make_store(redis_url)
+    store, writer = make_store(redis_url)
     r = redis.Redis.from_url(redis_url, decode_responses=True)
     in_flight: list[tuple[str, str]] = []
 
@@ -161,7 +165,7 @@ def test_an_old_message_cannot_claim_a_job_back_in_the_waiting_line(redis_url):
 
     def enqueue(job_id: str) -> None:
         job = NewJob(job_id, JobSpec("t.a", RETRY, "low", "q", 2), "{}")
-        publish(store.enqueue([job], "error")[1])
+        publish(writer.enqueue([job], "error").dispatch)
 
     # Given a limit-2 queue whose two slots are taken by j0 and j2 while j1 retries
     enqueue("j0")
@@ -171,9 +175,9 @@ def test_an_old_message_cannot_claim_a_job_back_in_the_waiting_line(redis_url):
     j1 = in_flight.pop()
     assert store.claim(*j1, "w")
     enqueue("j2")  # waits: both slots taken
-    publish(store.finish(*j1, "retry", deadline_ms=2**50)[1])  # j1's slot goes to j2
+    publish(store.finish(*j1, Outcome.RETRY).dispatch)  # j1's slot goes to j2
     publish(store.pump().dispatch)  # j1 is due again: it joins the waiting line
     assert r.hget(store.keys.job("j1"), "status") == "waiting"
-    assert "j1" in r.zrange(store.keys.queue_waiting("q"), 0, -1)
+    assert "j1" in r.zrange(store.keys.group_waiting("q"), 0, -1)
     # When j1's old message is delivered again, then it cannot claim j1
     assert store.claim(*j1, "w") is None

@@ -8,7 +8,7 @@ import pytest
 from celery.exceptions import TimeLimitExceeded
 
 from celery_actions import ActionStatus, InvalidParams
-from celery_actions.store import JobSpec, NewJob
+from celery_actions.redis.records import JobSpec, NewJob
 from celery_actions.testing import wait_for
 
 RETRY_NONE = '{"retry":{"n":0,"i":1000,"m":null,"f":2,"r":false,"d":1000}}'
@@ -38,8 +38,7 @@ def test_params_are_validated_again_on_the_worker(tapp, module_worker, uid):
     # Given a job whose recorded params do not fit the action (written around enqueue)
     spec = JobSpec("tests.app.add", RETRY_NONE, "default")
     job = NewJob(f"bad-{uid}", spec, '{"a":"not a number"}')
-    _, dispatch = tapp.actions.store.enqueue([job], "error")
-    tapp.actions.publisher.publish(dispatch)
+    tapp.actions.runtime.dispatcher.enqueue([job], "error")
     # Then the worker refuses them: the action fails without running
     with pytest.raises(InvalidParams, match="'a'"):
         tapp.actions.handle(tapp.add, job.id).result(timeout=20)

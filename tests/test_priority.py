@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from celery_actions import ActionStatus
-from celery_actions.keys import Keys
+from celery_actions.redis.keys import Keys
 from celery_actions.testing import wait_for
 
 AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")

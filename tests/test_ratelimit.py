@@ -6,7 +6,7 @@ import pytest
 from celery import Celery
 
 from celery_actions import Actions, ConfigurationError, TooManyRequests
-from celery_actions.ratelimit import RateLimit
+from celery_actions.core.ratelimit import RateLimit
 
 
 @pytest.fixture
@@ -40,11 +40,11 @@ def test_a_batch_is_admitted_whole_or_refused_whole(limited, redis_url, uid):
     actions, noop = limited
     handles = actions.enqueue_many(noop, [{"n": i} for i in range(8)])
     assert len(handles) == 8
-    before = actions.store.client.dbsize()
+    before = actions.runtime.store.client.dbsize()
     with pytest.raises(TooManyRequests) as caught:
         actions.enqueue_many(noop, [{"n": i} for i in range(5)])  # 8 + 5 > 10
     assert caught.value.retry_after > 0
-    assert actions.store.client.dbsize() == before  # nothing of the batch was written
+    assert actions.runtime.store.client.dbsize() == before  # nothing of the batch was written
     with pytest.raises(TooManyRequests, match="larger than the enqueue burst capacity"):
         actions.enqueue_many(noop, [{"n": i} for i in range(11)])
 

@@ -71,13 +71,13 @@ def test_schedule_past_a_tiny_visibility_timeout_runs_once(tapp, start_worker, r
 
 def test_a_lost_publish_is_sent_again_by_the_pump(tapp, start_worker, r, uid):
     # Given a job recorded but whose message never reached the broker (publisher crashed)
-    from celery_actions.store import JobSpec, NewJob
+    from celery_actions.redis.records import JobSpec, NewJob
 
-    store = tapp.actions.store
+    writer = tapp.actions.runtime.writer
     retry = '{"retry":{"n":0,"i":1000,"m":null,"f":2,"r":false,"d":1000}}'
     job = NewJob(f"orphan-{uid}", JobSpec("tests.app.add", retry, "default"), '{"a":3,"b":4}')
-    outcomes, dispatch = store.enqueue([job], "error")
-    assert outcomes == ["dispatched"] and dispatch.rows  # ... and never published
+    enqueued = writer.enqueue([job], "error")
+    assert enqueued.outcomes == ["dispatched"] and enqueued.dispatch.rows  # never published
     r.zadd("actions:scheduled", {job.id: 0})  # let the outbox reservation lapse at once
     # When a worker's pump runs
     start_worker("tests.app", env=FAST_LEASE)
@@ -114,7 +114,7 @@ def test_a_due_scheduled_action_is_dispatched_once(tapp, r, uid):
     assert handle.status() is ActionStatus.SCHEDULED
     wait_for(lambda: datetime.now(UTC) > due + timedelta(milliseconds=5), what="the due time")
     # When pump passes run after it is due
-    first, second = tapp.actions.store.pump(), tapp.actions.store.pump()
+    first, second = tapp.actions.runtime.store.pump(), tapp.actions.runtime.store.pump()
     # Then its stored envelope was pushed once, and nothing is left due or to publish
     assert not first.dispatch.rows and not second.dispatch.rows
     assert sum(r.llen(k) for k in r.scan_iter(f"{queue}*")) == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import Celery
 
 from celery_actions import Actions, Priority
-from celery_actions.celery_config import check_worker_settings, priority_map
+from celery_actions.celery.config import broker_priorities, check_worker_settings
 
 
 def make_app(broker: str, **conf: object) -> Celery:
@@ -26,8 +26,8 @@ def test_defaults_serve_the_guarantees_and_user_settings_win():
 
 
 def test_priorities_map_to_each_brokers_order():
-    redis_map = priority_map(make_app("redis://127.0.0.1:1/0"))
-    amqp_map = priority_map(make_app("amqp://guest@127.0.0.1//"))
+    redis_map = broker_priorities(make_app("redis://127.0.0.1:1/0"))
+    amqp_map = broker_priorities(make_app("amqp://guest@127.0.0.1//"))
     # Redis reads its lowest-numbered list first; AMQP delivers the highest number first.
     assert redis_map[Priority.HIGH] < redis_map[Priority.DEFAULT] < redis_map[Priority.LOW]
     assert amqp_map[Priority.HIGH] > amqp_map[Priority.DEFAULT] > amqp_map[Priority.LOW]

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from celery_actions import InvalidOptions, Priority
-from celery_actions.options import parse_options, resolve
+from celery_actions.core.options import parse_options
+from celery_actions.core.resolve import resolve
 
 
 def resolved(options=None, action=None, env="production", **kwargs):
@@ -44,7 +45,7 @@ def test_gadget_and_python_spellings_mean_the_same():
     assert gadget == python
     assert gadget.start_at_ms == int(datetime(2026, 4, 3, 12, tzinfo=UTC).timestamp() * 1000)
     assert gadget.retry.retry_count == 5 and gadget.retry.randomize
-    assert (gadget.queue, gadget.max_concurrency) == ("dedicated-queue", 4)
+    assert (gadget.group, gadget.max_concurrency) == ("dedicated-queue", 4)
 
 
 def test_defaults_depend_on_the_environment():
@@ -53,7 +54,7 @@ def test_defaults_depend_on_the_environment():
     # An object without retryCount keeps the environment's count.
     assert resolved({"retries": {"initialInterval": 10}}, env="development").retry.retry_count == 2
     plain = resolved()
-    assert plain.priority is Priority.DEFAULT and plain.queue is None
+    assert plain.priority is Priority.DEFAULT and plain.group is None
     assert plain.retry.retry_for_ms == 7 * 24 * 3600 * 1000
     assert plain.retry.initial_interval_ms == 1000 and plain.retry.backoff_factor == 2
 
@@ -65,12 +66,12 @@ def test_precedence_call_then_action_then_settings():
     got = resolved({"retries": 1}, action=action)
     # Then the call wins where it speaks, and the action fills the rest
     assert got.retry.retry_count == 1
-    assert got.queue == "emails" and got.priority is Priority.LOW
+    assert got.group == "emails" and got.priority is Priority.LOW
 
 
 def test_queue_string_means_limit_one_and_medium_means_default():
     got = resolved({"queue": "customer-42", "priority": "Medium"})
-    assert (got.queue, got.max_concurrency, got.priority) == ("customer-42", 1, Priority.DEFAULT)
+    assert (got.group, got.max_concurrency, got.priority) == ("customer-42", 1, Priority.DEFAULT)
 
 
 def test_start_at_keeps_the_instant_across_offsets():

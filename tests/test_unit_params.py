@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from celery_actions import InvalidParams
-from celery_actions.params import ParamsModel
+from celery_actions.core.params import ParamsModel
 
 
 def send_email(to: str, subject: str = "Welcome!", when: datetime | None = None) -> None: ...

@@ -8,8 +8,7 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from celery_actions.options import RetrySchedule
-from celery_actions.retries import base_delay_ms, delay_ms, next_retry_at_ms
+from celery_actions.core.retry import RetrySchedule, base_delay_ms, decide, delay_ms
 
 DAY = 24 * 3600 * 1000
 
@@ -65,6 +64,19 @@ def test_randomized_delay_never_reaches_zero_and_respects_the_cap(initial, facto
 
 def test_retries_stop_after_the_count_and_after_retry_for():
     p = policy(n=2, initial=1000, retry_for=2500)
-    assert next_retry_at_ms(p, 1, first_started_ms=0, now_ms=100) == 1100
-    assert next_retry_at_ms(p, 2, first_started_ms=0, now_ms=1200) is None  # 1200+2000 > 2500
-    assert next_retry_at_ms(p, 3, first_started_ms=0, now_ms=0) is None  # count exhausted
+    first = decide(p, 1, first_started_ms=0, now_ms=100, error_type="E")
+    assert (first.retry, first.delay_ms) == (True, 1000)
+    assert first.reason == "attempt 1 failed with E; retry 1 of 2 in 1000 ms"
+    late = decide(p, 2, first_started_ms=0, now_ms=1200, error_type="E")  # 1200+2000 > 2500
+    assert not late.retry and "retry window (2500 ms) has closed" in late.reason
+    spent = decide(p, 3, first_started_ms=0, now_ms=0, error_type="E")
+    assert not spent.retry and "no retries left (2)" in spent.reason
+
+
+@given(n=st.integers(0, 20), failures=st.integers(1, 25), seed=st.integers(0, 2**32))
+def test_the_decision_follows_the_count_and_the_delay(n, failures, seed):
+    p = policy(n=n, initial=10, randomize=True)
+    got = decide(p, failures, 0, 0, "E", random.Random(seed))
+    assert got.retry == (failures <= n)
+    if got.retry:
+        assert got.delay_ms == delay_ms(p, failures, random.Random(seed))

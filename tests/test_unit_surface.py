@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import re
+from importlib import resources
+
 import redis
 
 import celery_actions
-from celery_actions import scripts
-from celery_actions.keys import Keys
+from celery_actions import ActionStatus, Priority
+from celery_actions.core.protocol import (
+    PRIORITY_BANDS,
+    SCRIPT_REPLIES,
+    TOKEN_HEADER,
+    EnqueueOutcome,
+    Field,
+    Outcome,
+)
+from celery_actions.redis import scripts
+from celery_actions.redis.keys import Keys
 
 
 def test_public_names_are_pinned():
@@ -33,10 +45,43 @@ def test_lua_builds_the_same_key_names_as_keys_py(redis_url):
         lib + "return {job_key('P:', 'ID'), slots_key('P:', 'Q'), waiting_key('P:', 'Q')}", 0
     )
     k = Keys("P:")
-    assert got == [k.job("ID"), k.queue_slots("Q"), k.queue_waiting("Q")]
+    assert got == [k.job("ID"), k.group_slots("Q"), k.group_waiting("Q")]
 
 
 def test_every_script_has_a_keys_argv_header():
     for name in scripts.SCRIPT_NAMES:
         text = scripts.source(name).split(f"\n-- {name}.lua", 1)[-1]
-        assert "KEYS[1]" in text and "ARGV[1]" in text, name
+        header = [line for line in text.splitlines() if line.startswith("--")]
+        assert any(line.startswith("-- KEYS") for line in header), name
+        assert any("ARGV" in line for line in header), name
+
+
+def _lua_literals() -> set[str]:
+    """Every lowercase single-quoted word in the Lua sources."""
+    lua = resources.files("celery_actions.redis") / "lua"
+    text = "\n".join(f.read_text() for f in lua.iterdir() if f.name.endswith(".lua"))
+    return set(re.findall(r"'([a-z_]+)'", text))
+
+
+def test_lua_names_only_protocol_fields_statuses_and_outcomes():
+    # Every record field, status, outcome and reply tag the Lua scripts name is one the
+    # protocol module defines (a typo such as 'failurs' fails here).
+    known = (
+        {f.value for f in Field}
+        | {s.value for s in ActionStatus}
+        | {o.value for o in Outcome}
+        | {o.value for o in EnqueueOutcome}
+        | SCRIPT_REPLIES
+        | {"error", "ignore", "new", "level", "at"}  # on-duplicate modes; the bucket's fields
+    )
+    assert _lua_literals() - known == set()
+    # ... and every field the protocol defines is used by the scripts or written by Python
+    assert {f.value for f in Field} - _lua_literals() <= {Field.ENVELOPE.value}
+
+
+def test_lua_constants_come_from_the_protocol(redis_url):
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    lib = scripts.source("claim").split("-- claim.lua")[0]
+    got = client.eval(lib + "return {TOKEN_HEADER, BAND.high, BAND.default, BAND.low}", 0)
+    assert got == [TOKEN_HEADER, *(PRIORITY_BANDS[p] for p in ("high", "default", "low"))]
+    assert [Priority(p).band for p in ("high", "default", "low")] == [0, 1, 2]

@@ -1,0 +1,181 @@
+"""One attempt of an action on a worker: claim, run, record the outcome.
+
+The claim (one Lua call) checks the message's token: a stale message (a broker
+redelivery, or a dispatch superseded after a lost lease) is dropped with ``Ignore``.
+A failed attempt is retried or not as :func:`core.retry.decide` says; a retry is reported
+to Celery as ``Retry`` (Flower shows it retried), the final failure re-raises the action's
+own error. The outcome and the result meta are written in one call when the result
+backend is this Redis (see ``results.py``), so the backend never disagrees with the record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from traceback import format_exception
+from typing import TYPE_CHECKING, Any
+
+from celery import states
+from celery.app.task import Context
+from celery.exceptions import Ignore, Retry
+from kombu.utils.json import dumps as kombu_dumps
+
+from ..core.protocol import ActionStatus, Outcome
+from ..core.retry import RetryDecision, RetrySchedule, decide
+from ..errors import InvalidParams
+from ..redis.records import Claim, Finished
+
+if TYPE_CHECKING:
+    from .task import ActionTask
+
+_HOST = socket.gethostname()
+_STATUS_OF_OUTCOME = {
+    Outcome.COMPLETE: ActionStatus.COMPLETE,
+    Outcome.RETRY: ActionStatus.RETRYING,
+    Outcome.FAILED: ActionStatus.FAILED,
+}
+_STATE_OF_STATUS = {
+    ActionStatus.COMPLETE: states.SUCCESS,
+    ActionStatus.RETRYING: states.RETRY,
+    ActionStatus.FAILED: states.FAILURE,
+}
+ERROR_TEXT_LIMIT = 4000
+
+
+def _type_name(exc: BaseException) -> str:
+    cls = type(exc)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:ERROR_TEXT_LIMIT]
+
+
+def _storing(request: Any) -> Any:
+    """The request as the backend should see it: its message said ``ignore_result`` only so
+    that Celery leaves the storing to us."""
+    if request is None:
+        return None
+    context = Context(vars(request))
+    context.ignore_result = False
+    return context
+
+
+@dataclass(frozen=True, slots=True)
+class Running:
+    """A claimed attempt: its job, token, claim and when this process started it."""
+
+    job_id: str
+    token: str
+    claim: Claim
+    started: float  # time.monotonic() at the claim
+
+    def server_now_ms(self) -> int:
+        """The Redis server's clock now, from the claim's plus the time since."""
+        return self.claim.now_ms + int((time.monotonic() - self.started) * 1000)
+
+
+class Attempt:
+    """Runs and records attempts of one action task."""
+
+    def __init__(self, task: ActionTask) -> None:
+        self.task = task
+        self.runtime = task.runtime
+
+    def run(self, request: Any, token: str, kwargs: dict[str, Any]) -> Any:
+        """Claim the job of this message, run it and record the outcome."""
+        task = self.task
+        worker = f"{request.hostname or _HOST}:{os.getpid()}"
+        claim = self.runtime.store.claim(request.id, token, worker)
+        if claim is None:
+            raise Ignore()  # stale message: redelivered, or superseded by a re-dispatch
+        running = Running(request.id, token, claim, time.monotonic())
+        try:
+            params = task.params_model.load(kwargs)
+        except InvalidParams as exc:
+            self.failed(running, exc, request, retry=False)
+            raise
+        try:
+            result = task.run(**params)
+        except Exception as exc:
+            self.failed(running, exc, request)
+            raise
+        if task.backend.serializer == "json":
+            try:
+                kombu_dumps(result)  # type: ignore[no-untyped-call]
+            except TypeError as exc:
+                self.failed(running, exc, request, retry=False)
+                raise
+        self._record(running, Outcome.COMPLETE, None, None, value=result, request=request)
+        return result
+
+    def failed(
+        self, running: Running, exc: BaseException, request: Any, *, retry: bool = True
+    ) -> None:
+        """Record a failed attempt: a retry when the policy allows (raises Celery's
+        ``Retry``), else the final failure (the caller re-raises the action's error)."""
+        error_type = _type_name(exc)
+        claim = running.claim
+        if retry:
+            policy = RetrySchedule.from_json(json.loads(claim.options_json)["retry"])
+            decision = decide(
+                policy,
+                claim.failures + 1,
+                claim.first_started_ms,
+                running.server_now_ms(),
+                error_type,
+            )
+        else:
+            decision = RetryDecision(False, 0, f"{error_type} is not retried")
+        outcome = Outcome.RETRY if decision.retry else Outcome.FAILED
+        finished = self._record(running, outcome, exc, decision, request=request)
+        if finished.status is ActionStatus.RETRYING and finished.due_ms is not None:
+            when = datetime.fromtimestamp(finished.due_ms / 1000, UTC)
+            raise Retry(exc=exc, when=when) from exc
+
+    def _record(
+        self,
+        running: Running,
+        outcome: Outcome,
+        exc: BaseException | None,
+        decision: RetryDecision | None,
+        *,
+        value: Any = None,
+        request: Any = None,
+    ) -> Finished:
+        """Record the outcome and store the result meta (in the same Lua call when it can)."""
+        task, runtime = self.task, self.runtime
+        job_id = running.job_id
+        traceback = None if exc is None else "".join(format_exception(exc))
+        stored_value = value if exc is None else exc
+        storing = _storing(request)
+        payload = None
+        writer = runtime.result_writer
+        if writer is not None:
+            status = _STATUS_OF_OUTCOME[outcome]
+            state = _STATE_OF_STATUS[status]
+            key, meta, expires_ms = writer.encode(job_id, state, stored_value, traceback, storing)
+            payload = (key, meta, expires_ms, status.value)
+        finished = runtime.dispatcher.finish(
+            job_id,
+            running.token,
+            outcome,
+            delay_ms=0 if decision is None else decision.delay_ms,
+            reason="" if decision is None else decision.reason,
+            error="" if exc is None else _error_text(exc),
+            error_type="" if exc is None else _type_name(exc),
+            result=payload,
+        )
+        if finished.status is None:
+            raise Ignore()  # our lease was reclaimed; the re-dispatched run owns the job
+        if finished.status is ActionStatus.CANCELLED:
+            task.backend.mark_as_revoked(job_id, "cancelled")
+            raise Ignore()
+        if not finished.result_stored:
+            state = _STATE_OF_STATUS[finished.status]
+            task.backend.store_result(job_id, stored_value, state, traceback, request=storing)
+        return finished

@@ -1,0 +1,117 @@
+"""State changes that dispatch jobs, each followed by publishing what it dispatched.
+
+A store call that admits or re-dispatches jobs returns a :class:`Dispatch`: messages to
+publish through kombu, with an outbox reservation in Redis until the broker has them.
+:class:`Dispatcher` is the one place that makes such a call and then publishes. A publish
+that fails is logged and left to the outbox: the pump sends it again once the
+reservation lapses (``actions_outbox_timeout``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from ..core.protocol import EnqueueOutcome, Outcome
+from ..core.ratelimit import RateLimit
+from ..redis.records import (
+    CancelOutcome,
+    Dispatch,
+    Enqueued,
+    Finished,
+    NewJob,
+    OnDuplicate,
+    PumpPass,
+)
+from ..redis.store import ResultPayload, Store
+from ..redis.writer import EnqueueWriter, PendingEnqueue
+from .publisher import Publisher
+
+logger = logging.getLogger("celery_actions")
+
+
+class Dispatcher:
+    """Changes job state in Redis and publishes the messages each change dispatches."""
+
+    def __init__(self, store: Store, writer: EnqueueWriter, publisher: Publisher) -> None:
+        self.store = store
+        self.writer = writer
+        self.publisher = publisher
+
+    def publish(self, dispatch: Dispatch) -> None:
+        """Send a dispatch's messages and confirm them; on failure the outbox has them."""
+        if not dispatch.rows:
+            return
+        try:
+            self.publisher.publish(dispatch)
+        except Exception:
+            logger.exception(
+                "celery-actions: publishing %d message(s) failed; the pump sends them again "
+                "once their outbox reservation lapses",
+                len(dispatch.rows),
+            )
+
+    def enqueue(
+        self,
+        jobs: Sequence[NewJob],
+        on_duplicate: OnDuplicate,
+        rate: RateLimit | None = None,
+        sent_event: tuple[str, str] = ("", ""),
+    ) -> list[EnqueueOutcome]:
+        """Write new jobs, publish what they dispatched; each job's outcome."""
+        return self._published(jobs, self.writer.enqueue(jobs, on_duplicate, rate, sent_event))
+
+    def complete(self, jobs: Sequence[NewJob], pending: PendingEnqueue) -> list[EnqueueOutcome]:
+        """Read the reply of jobs sent with ``writer.send`` and publish what they
+        dispatched."""
+        return self._published(jobs, pending.result())
+
+    def _published(self, jobs: Sequence[NewJob], enqueued: Enqueued) -> list[EnqueueOutcome]:
+        self.publish(enqueued.dispatch)
+        scheduled = [
+            job
+            for job, outcome in zip(jobs, enqueued.outcomes, strict=True)
+            if outcome is EnqueueOutcome.SCHEDULED and job.start_at_ms is not None
+            and not job.envelope
+        ]  # fmt: skip
+        if scheduled:  # enqueue.lua published the sent events of the others
+            self.publisher.announce_scheduled(scheduled)
+        return enqueued.outcomes
+
+    def cancel(self, action_id: str) -> CancelOutcome:
+        """Cancel a job that has not started; a freed slot admits the next at once."""
+        cancelled = self.store.cancel(action_id)
+        self.publish(cancelled.dispatch)
+        return cancelled.outcome
+
+    def finish(
+        self,
+        action_id: str,
+        token: str,
+        outcome: Outcome,
+        *,
+        delay_ms: int = 0,
+        reason: str = "",
+        error: str = "",
+        error_type: str = "",
+        result: ResultPayload | None = None,
+    ) -> Finished:
+        """Record an attempt's outcome; the freed slot admits the next at once."""
+        finished = self.store.finish(
+            action_id,
+            token,
+            outcome,
+            delay_ms=delay_ms,
+            reason=reason,
+            error=error,
+            error_type=error_type,
+            result=result,
+        )
+        self.publish(finished.dispatch)
+        return finished
+
+    def pump(self, batch: int) -> PumpPass:
+        """One pump pass, its dispatches published."""
+        found = self.store.pump(batch)
+        self.publish(found.dispatch)
+        return found

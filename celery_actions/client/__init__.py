@@ -1,0 +1,1 @@
+"""The client side: the Actions facade, bulk enqueue, handles and waits."""

@@ -1,0 +1,190 @@
+"""The Actions facade: declare actions, enqueue them, get handles."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar, overload
+
+from celery import Celery
+
+from ..celery.bootstep import install
+from ..celery.config import apply_defaults
+from ..celery.runtime import Runtime
+from ..celery.task import ActionTask
+from ..core.options import parse_options
+from ..core.params import ParamsModel
+from ..core.protocol import EnqueueOutcome, Field
+from ..core.resolve import resolve
+from ..core.settings import Settings
+from ..errors import DuplicateActionId, InvalidOptions, NotAnAction
+from .builder import JobBuilder
+from .bulk import BulkEnqueue, Item
+from .bulk_handles import BulkHandles
+from .handles import BackgroundActionHandle
+
+F = TypeVar("F", bound=Callable[..., Any])
+ActionRef = ActionTask | str | Callable[..., Any]
+
+
+class Actions:
+    """Gadget-style background actions on a Celery app.
+
+    ``Actions(app)`` reads ``actions_*`` settings from ``app.conf``, installs the Celery
+    settings the guarantees need (as defaults under the user's), and adds a bootstep to
+    every worker of the app that runs the pump and renews leases.
+    """
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+        self.runtime = Runtime(app)
+        apply_defaults(app)
+        install(app, self.runtime)
+        app.celery_actions = self  # for `celery -A proj actions ...`
+
+    @property
+    def settings(self) -> Settings:
+        """Settings, read from ``app.conf`` on first use."""
+        return self.runtime.settings
+
+    @property
+    def registered(self) -> dict[str, ActionTask]:
+        """Actions declared on this facade, by task name."""
+        return dict(self.runtime.tasks)
+
+    # -- declaring ---------------------------------------------------------------------
+
+    @overload
+    def action(self, fn: F, /) -> ActionTask: ...
+
+    @overload
+    def action(
+        self,
+        fn: None = None,
+        /,
+        *,
+        name: str | None = None,
+        celery_options: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> Callable[[F], ActionTask]: ...
+
+    def action(
+        self,
+        fn: F | None = None,
+        /,
+        *,
+        name: str | None = None,
+        celery_options: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> ActionTask | Callable[[F], ActionTask]:
+        """Declare a function as an action (a Celery task named ``module.function``).
+
+        Used bare (``@actions.action``) or with action-level default options in either
+        spelling (``@actions.action(retries=3, queue="emails")``). ``name=`` overrides the
+        task name; ``celery_queue=`` routes it to a Celery queue; ``celery_options`` are
+        passed to ``app.task`` (``time_limit``, ``soft_time_limit``, ...).
+        """
+
+        def decorate(func: F) -> ActionTask:
+            defaults = parse_options(None, **options) if options else None
+            if defaults is not None and "id" in defaults.model_fields_set:
+                raise InvalidOptions("'id' is per enqueue, not an action default", field="id")
+            task_name = name or f"{func.__module__}.{func.__qualname__}"
+            task_options: dict[str, Any] = dict(celery_options or {})
+            if defaults is not None and defaults.celery_queue:
+                task_options.setdefault("queue", defaults.celery_queue)
+            task: ActionTask = self.app.task(
+                name=task_name,
+                base=ActionTask,
+                bind=False,
+                shared=False,
+                lazy=False,
+                runtime=self.runtime,
+                enqueue=self.enqueue,
+                params_model=ParamsModel(func, task_name),
+                action_defaults=defaults,
+                **task_options,
+            )(func)
+            self.runtime.tasks[task_name] = task
+            return task
+
+        return decorate(fn) if fn is not None else decorate
+
+    def _task(self, action: ActionRef) -> ActionTask:
+        if isinstance(action, ActionTask):
+            return action
+        name = action if isinstance(action, str) else getattr(action, "name", None)
+        if not isinstance(name, str):
+            qualname = getattr(action, "__qualname__", None) or type(action).__qualname__
+            name = f"{getattr(action, '__module__', None) or '?'}.{qualname}"
+        try:
+            return self.runtime.tasks[name]
+        except KeyError:
+            raise NotAnAction(
+                f"{name!r} is not an action of this app; declare it with @actions.action"
+            ) from None
+
+    # -- enqueueing --------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        action: ActionRef,
+        params: Mapping[str, Any] | None = None,
+        options: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> BackgroundActionHandle:
+        """Enqueue one action; returns its handle.
+
+        ``options`` is Gadget's dict (``{"startAt": ..., "retries": ..., "queue": ...,
+        "priority": ..., "id": ..., "onDuplicateID": ...}``); the same options are
+        accepted as keyword arguments (``start_at=``, ``retries=``, ...). Bad options or
+        params raise InvalidOptions/InvalidParams (ValueErrors naming the field) and
+        nothing is recorded or published.
+        """
+        runtime = self.runtime
+        task = self._task(action)
+        resolved = resolve(parse_options(options, **kwargs), task.action_defaults,
+                           runtime.settings.environment)  # fmt: skip
+        builder = JobBuilder(task, resolved, runtime.envelopes)
+        job, event = builder.build(resolved.id or uuid.uuid4().hex, params)
+        envelopes = runtime.envelopes
+        sent = envelopes.sent_events([event]) if envelopes and event else ("", "")
+        outcomes = runtime.dispatcher.enqueue(
+            [job], resolved.on_duplicate_id, runtime.rate_limit, sent
+        )
+        if outcomes[0] is EnqueueOutcome.DUPLICATE:
+            record = runtime.store.record(job.id)
+            if record is not None and record.get(Field.ACTION) != task.name:
+                raise DuplicateActionId(job.id)
+        return BackgroundActionHandle(runtime, task.name, job.id)
+
+    def enqueue_many(
+        self,
+        action: ActionRef,
+        items: Iterable[Item],
+        options: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> BulkHandles:
+        """Enqueue one action per item; returns the handles in order.
+
+        An item is a params dict, or a ``(params, options)`` pair whose options apply on
+        top of the shared ones. With an ``id`` option, item i gets the id ``<id>-<i>``
+        (otherwise ``<random>-<i>``). Every item is validated before anything is written:
+        a bad one raises an error naming its index and field, and nothing is enqueued.
+        Then items are written in chunks of 1,000, one round trip each, that record the
+        jobs and, on a Redis broker, push their Celery messages and one ``task-sent``
+        event message for the chunk. With an enqueue rate limit the whole batch is
+        admitted, or TooManyRequests is raised and nothing is enqueued.
+        """
+        task = self._task(action)
+        batch = items if isinstance(items, Sequence) else list(items)
+        shared = dict(options or {})
+        for key, value in kwargs.items():
+            if key in shared:
+                raise InvalidOptions(f"option {key!r} given twice", field=key)
+            shared[key] = value
+        return BulkEnqueue(self.runtime, task, batch, shared).run()
+
+    def handle(self, action: ActionRef, action_id: str) -> BackgroundActionHandle:
+        """A handle on an action enqueued earlier, from its id."""
+        return BackgroundActionHandle(self.runtime, self._task(action).name, action_id)

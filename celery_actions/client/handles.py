@@ -1,0 +1,117 @@
+"""BackgroundActionHandle: follow one enqueued action by its id."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+from celery import states
+from celery.exceptions import TaskRevokedError
+from celery.exceptions import TimeoutError as CeleryTimeoutError
+
+from ..core.protocol import ActionStatus, Field
+from ..errors import ActionCancelled, ActionNotFound, ActionTimeout
+from .info import ActionInfo
+
+if TYPE_CHECKING:
+    from ..celery.runtime import Runtime
+
+
+class BackgroundActionHandle:
+    """A handle on one enqueued action: its status, its result, cancelling it."""
+
+    __slots__ = ("_runtime", "action", "id")
+
+    def __init__(self, runtime: Runtime, action: str, action_id: str) -> None:
+        self._runtime = runtime
+        self.action = action
+        self.id = action_id
+
+    def __repr__(self) -> str:
+        return f"<BackgroundActionHandle {self.action} id={self.id!r}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BackgroundActionHandle) and (other.action, other.id) == (
+            self.action,
+            self.id,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.action, self.id))
+
+    def info(self) -> ActionInfo:
+        """The action's record. Raises ActionNotFound for an unknown id."""
+        record = self._runtime.store.record(self.id)
+        if record is None or record.get(Field.ACTION) != self.action:
+            raise ActionNotFound(f"no action {self.action} with id {self.id!r}")
+        return ActionInfo.from_record(record)
+
+    def status(self) -> ActionStatus:
+        """The current status. Raises ActionNotFound for an unknown id."""
+        return self.info().status
+
+    def cancel(self) -> bool:
+        """Cancel a scheduled, waiting or retrying action; True if it was cancelled.
+
+        A running action is not interrupted: it is marked so that it is not retried, and
+        ``cancel()`` returns False. A finished action returns False.
+        """
+        self.info()
+        if self._runtime.dispatcher.cancel(self.id) == "cancelled":
+            self._runtime.app.backend.mark_as_revoked(self.id, "cancelled")
+            return True
+        return False
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Wait for the final outcome: the return value, or the final attempt's error.
+
+        Waits on the result backend (Redis pub/sub, no polling). Raises ActionCancelled
+        for a cancelled action and ActionTimeout when ``timeout`` seconds pass first.
+        """
+        if self.status() is ActionStatus.CANCELLED:
+            raise ActionCancelled(f"action {self.id!r} was cancelled")
+        result = self._runtime.app.AsyncResult(self.id)
+        try:
+            return result.get(timeout=timeout, propagate=True)
+        except TaskRevokedError:
+            raise ActionCancelled(f"action {self.id!r} was cancelled") from None
+        except CeleryTimeoutError:
+            raise ActionTimeout(
+                f"action {self.id!r} did not finish within {timeout}s "
+                f"(status {self.status().value})"
+            ) from None
+
+    async def result_async(self, timeout: float | None = None) -> Any:
+        """``result()`` for asyncio code: awaits the result backend's pub/sub channel."""
+        if await asyncio.to_thread(self.status) is ActionStatus.CANCELLED:
+            raise ActionCancelled(f"action {self.id!r} was cancelled")
+        backend = self._runtime.app.backend
+        url = self._runtime.app.conf.result_backend
+        if not (isinstance(url, str) and url.startswith(("redis://", "rediss://"))):
+            return await asyncio.to_thread(self.result, timeout)
+        import redis.asyncio as aioredis
+
+        key = backend.get_key_for_task(self.id)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        client = aioredis.Redis.from_url(url)
+        try:
+            async with client.pubsub() as pubsub:
+                await pubsub.subscribe(key)
+                raw = await client.get(key)
+                meta = None if raw is None else backend.decode_result(raw)
+                while meta is None or meta["status"] not in states.READY_STATES:
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        raise ActionTimeout(f"action {self.id!r} did not finish within {timeout}s")
+                    wait = 1.0 if remaining is None else min(remaining, 1.0)
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=wait)
+                    if message is not None:
+                        meta = backend.decode_result(message["data"])
+        finally:
+            await client.aclose()
+        if meta["status"] == states.SUCCESS:
+            return meta["result"]
+        if meta["status"] == states.REVOKED:
+            raise ActionCancelled(f"action {self.id!r} was cancelled")
+        raise meta["result"]

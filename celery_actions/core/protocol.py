@@ -1,0 +1,131 @@
+"""The wire protocol between Python, the Lua scripts and Celery messages, in one place.
+
+- :data:`TOKEN_HEADER`: the Celery message header carrying a job's dispatch token.
+- :class:`Field`: the fields of a job record (the ``P job:<id>`` hash).
+- :class:`ActionStatus`: a job's status, as stored and as the public API returns it.
+- :class:`Outcome`: what a worker reports of one attempt.
+- :class:`EnqueueOutcome`: what became of one job at enqueue.
+- :data:`PRIORITY_BANDS` and :data:`BAND_SPAN`: the order of a queue's waiting line.
+
+The Lua scripts get the token header and the bands from here (``redis/scripts.py``
+prepends them as Lua constants); a test checks that every field, status and outcome the
+Lua scripts name is one of these.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+TOKEN_HEADER = "actions_token"
+"""Celery message header with the job's dispatch token (a message with another token is
+stale and is dropped)."""
+
+PRIORITY_BANDS = {"high": 0, "default": 1, "low": 2}
+"""A queue's waiting line is ordered by band, then by arrival."""
+
+BAND_SPAN = 2**44
+"""Arrivals per band in a waiting set's score: ``band * BAND_SPAN + arrival``."""
+
+
+class Field(StrEnum):
+    """The fields of a job record. Counters and empty strings may be absent (0 or '')."""
+
+    ACTION = "action"
+    """The Celery task name."""
+    PARAMS = "params"
+    """The params as JSON."""
+    OPTIONS = "options"
+    """What the worker needs of the resolved options (the retry policy), as JSON."""
+    PRIORITY = "priority"
+    """``low``, ``default`` or ``high``."""
+    QUEUE = "queue"
+    """The concurrency group's name, or absent."""
+    LIMIT = "limit"
+    """The ``maxConcurrency`` this job was enqueued with."""
+    CELERY_QUEUE = "cq"
+    """The Celery queue the message is routed to, or absent (Celery's routing)."""
+    STATUS = "status"
+    """An :class:`ActionStatus` value."""
+    REASON = "reason"
+    """Why it waits, retries or failed, for people."""
+    TOKEN = "token"
+    """The current dispatch token; messages with any other token are stale."""
+    CREATED_AT = "created_at"
+    START_AT = "start_at"
+    STARTED_AT = "started_at"
+    FIRST_STARTED_AT = "first_started_at"
+    FINISHED_AT = "finished_at"
+    NEXT_ATTEMPT_AT = "next_attempt_at"
+    ATTEMPTS = "attempts"
+    """Attempts claimed by a worker."""
+    FAILURES = "failures"
+    """Attempts that raised."""
+    LOST = "lost"
+    """Attempts whose worker died (a poison message fails after too many)."""
+    WORKER = "worker"
+    """``hostname:pid`` of the worker that claimed the last attempt."""
+    ERROR = "error"
+    ERROR_TYPE = "error_type"
+    CANCEL_REQUESTED = "cancel_requested"
+    """Set when ``cancel()`` finds the job running: it is not retried."""
+    ENVELOPE_KEY = "env_key"
+    """The broker list a stored envelope goes to (Redis broker fast path)."""
+    ENVELOPE = "env"
+    """The Celery message of the job's first dispatch, kept until it is due or admitted."""
+
+
+class ActionStatus(StrEnum):
+    """Where an action is in its life."""
+
+    SCHEDULED = "scheduled"
+    """Waiting for its ``startAt``."""
+    WAITING = "waiting"
+    """Ready: in the broker, or waiting for a slot of its queue (see ``reason``)."""
+    RUNNING = "running"
+    """A worker is running it."""
+    RETRYING = "retrying"
+    """An attempt failed and retries are left; waiting for the retry delay."""
+    FAILED = "failed"
+    """Every attempt failed (or the retry window closed)."""
+    COMPLETE = "complete"
+    """An attempt succeeded."""
+    CANCELLED = "cancelled"
+    """Cancelled before it could complete."""
+
+    @property
+    def finished(self) -> bool:
+        """True for failed, complete and cancelled."""
+        return self in _FINISHED
+
+
+_FINISHED = frozenset({ActionStatus.FAILED, ActionStatus.COMPLETE, ActionStatus.CANCELLED})
+
+
+class Outcome(StrEnum):
+    """What a worker reports of one attempt (``finish.lua`` turns it into a status)."""
+
+    COMPLETE = "complete"
+    """It returned."""
+    RETRY = "retry"
+    """It raised and the retry policy allows another attempt (status ``retrying``)."""
+    FAILED = "failed"
+    """It raised and no attempt is left (status ``failed``)."""
+
+
+class EnqueueOutcome(StrEnum):
+    """What became of one job at enqueue."""
+
+    DISPATCHED = "dispatched"
+    """Its message is (being) published."""
+    WAITING = "waiting"
+    """It waits for a slot of its queue."""
+    SCHEDULED = "scheduled"
+    """It waits for its ``startAt``."""
+    DUPLICATE = "duplicate"
+    """Its id was taken; nothing was written for it."""
+
+
+SCRIPT_REPLIES = frozenset(
+    {"ok", "stale", "missing", "running", "final", "cancelled", "ratelimited", "duplicate"}
+)
+"""Tags the Lua scripts put first in a reply, besides statuses and outcomes."""

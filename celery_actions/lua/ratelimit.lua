@@ -1,8 +1,0 @@
--- ratelimit.lua: take n enqueues from the leaky bucket, or say how long to wait.
--- Used by enqueue_many to admit a whole batch (or none of it) before writing any of it.
---
--- KEYS[1] rate-limit bucket hash
--- ARGV[1] rate per ms   ARGV[2] capacity   ARGV[3] n
--- Returns 0 when admitted, else the ms to wait.
-return take_from_bucket(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
-  now_ms())

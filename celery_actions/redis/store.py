@@ -1,0 +1,150 @@
+"""The job lifecycle in Redis: claim, finish, renew, pump, cancel, confirm; each one Lua
+call (see ``lua/``). Calls that dispatch jobs return a :class:`Dispatch` inside their
+result; ``celery/dispatcher.py`` publishes it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+
+from ..core.protocol import ActionStatus, Outcome
+from ..core.settings import Settings
+from . import scripts
+from .connection import ProcessClient
+from .keys import Keys
+from .records import Cancelled, Claim, Dispatch, Finished, PumpPass
+
+ResultPayload = tuple[str, Any, int, str]
+"""A result meta stored by finish.lua: backend key, encoded meta, expiry ms, and the status
+it is for."""
+
+
+class Store:
+    """Job records and their state changes for one environment (key prefix)."""
+
+    def __init__(self, settings: Settings, client: ProcessClient | None = None) -> None:
+        self.settings = settings
+        self.keys = Keys(settings.key_prefix)
+        self._client = client or ProcessClient(settings.redis_url)
+        s = settings
+        self._lease_ms = s.ms(s.lease_timeout_s)
+        self._outbox_ms = s.ms(s.outbox_timeout_s)
+        self._slot_ms = s.ms(s.dispatch_timeout_s)
+        self._retention_ms = s.ms(s.retention_s)
+        self._horizon_ms = s.ms(s.pump_interval_s)
+
+    @property
+    def client(self) -> redis.Redis:
+        """The Redis client of this process."""
+        return self._client.get()
+
+    def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        return scripts.run(self.client, name, keys, [self.keys.prefix, *args])
+
+    def record(self, action_id: str) -> dict[str, str] | None:
+        """The raw job hash (with its ``id``), or None."""
+        data: dict[str, str] = self.client.hgetall(self.keys.job(action_id))  # type: ignore[assignment]
+        if not data:
+            return None
+        data["id"] = action_id
+        return data
+
+    def confirm(self, dispatch: Dispatch) -> None:
+        """The broker has these messages: drop their outbox reservations."""
+        if dispatch.rows:
+            scripts.run(
+                self.client,
+                "confirm",
+                [self.keys.scheduled],
+                [dispatch.reserved, *(r.id for r in dispatch.rows)],
+            )
+
+    def cancel(self, action_id: str) -> Cancelled:
+        """Cancel a job that has not started (a running one is only kept from retrying)."""
+        reply = self._run(
+            "cancel",
+            self.keys.gate,
+            [action_id, self._retention_ms, self._outbox_ms, self._slot_ms],
+        )
+        if reply[0] == "cancelled":
+            return Cancelled("cancelled", Dispatch.parse(reply[1], reply[2]))
+        return Cancelled(reply[0], Dispatch())
+
+    def claim(self, action_id: str, token: str, worker: str) -> Claim | None:
+        """Claim a job for running; None when the message is stale."""
+        k = self.keys
+        reply = self._run(
+            "claim", [k.scheduled, k.leases], [action_id, token, self._lease_ms, worker]
+        )
+        if reply[0] != "ok":
+            return None
+        return Claim(int(reply[1]), int(reply[2]), int(reply[3]), str(reply[4]), int(reply[5]))
+
+    def finish(
+        self,
+        action_id: str,
+        token: str,
+        outcome: Outcome,
+        *,
+        delay_ms: int = 0,
+        reason: str = "",
+        error: str = "",
+        error_type: str = "",
+        result: ResultPayload | None = None,
+    ) -> Finished:
+        """Record an attempt's outcome, decided by the worker (``core/retry.py``); given
+        ``result``, store the result meta in the same call."""
+        reply = self._run(
+            "finish",
+            [*self.keys.gate, self.keys.wake],
+            [
+                action_id,
+                token,
+                outcome.value,
+                delay_ms,
+                reason,
+                error,
+                error_type,
+                self._retention_ms,
+                self._outbox_ms,
+                self._slot_ms,
+                self._horizon_ms,
+                *(result or ("", "", 0, "")),
+            ],
+        )
+        status = None if reply[0] == "stale" else ActionStatus(reply[0])
+        due = int(reply[3]) if reply[3] else None
+        return Finished(status, Dispatch.parse(reply[1], reply[2]), due, bool(reply[4]))
+
+    def renew(self, leases: Sequence[tuple[str, str]]) -> list[str]:
+        """Extend the leases of running jobs (id, token); returns the ids no longer held."""
+        if not leases:
+            return []
+        args: list[Any] = [self._lease_ms]
+        for action_id, token in leases:
+            args.extend((action_id, token))
+        reply = self._run("renew", [self.keys.leases], args)
+        return [str(i) for i in reply[1]]
+
+    def pump(self, batch: int = 500) -> PumpPass:
+        """One pass: reclaim expired leases, make due jobs ready, admit freed groups."""
+        reply = self._run(
+            "pump",
+            self.keys.gate,
+            [batch, self._outbox_ms, self._slot_ms, self.settings.max_worker_lost,
+             self._retention_ms],
+        )  # fmt: skip
+        next_due = int(float(reply[1])) if reply[1] else None
+        failed = [str(i) for i in reply[3]]
+        return PumpPass(Dispatch.parse(reply[0], reply[2]), next_due, failed)
+
+    def heartbeat(self, worker: str) -> None:
+        """Record a worker as alive."""
+        self.client.zadd(self.keys.workers, {worker: int(time.time() * 1000)})
+
+    def forget_worker(self, worker: str) -> None:
+        """A worker stopped."""
+        self.client.zrem(self.keys.workers, worker)

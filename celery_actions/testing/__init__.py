@@ -1,0 +1,8 @@
+"""Test support with real parts: an embedded ``redis-server``, real Celery worker
+processes, waiting on a condition with a deadline, and pytest fixtures built on them
+(``pytest_plugins = ["celery_actions.testing.fixtures"]``)."""
+
+from .embedded import EmbeddedRedis
+from .processes import WorkerProcess, wait_for
+
+__all__ = ["EmbeddedRedis", "WorkerProcess", "wait_for"]
