@@ -116,7 +116,8 @@ class Actions:
         name = action if isinstance(action, str) else getattr(action, "name", None)
         if not isinstance(name, str):
             qualname = getattr(action, "__qualname__", None) or type(action).__qualname__
-            name = f"{getattr(action, '__module__', None) or '?'}.{qualname}"
+            module = getattr(action, "__module__", None) or type(action).__module__
+            name = f"{module}.{qualname}"
         try:
             return self.runtime.tasks[name]
         except KeyError:
