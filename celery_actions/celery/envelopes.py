@@ -27,13 +27,12 @@ from typing import Any
 
 from celery import Celery
 from celery.utils.nodenames import anon_nodename
-from celery.utils.time import utcoffset
 
 from ..core.priority import Priority
-from ..core.protocol import TOKEN_HEADER
 from ..core.settings import redis_location
 from .config import broker_transport
-from .template import HOLES, Template, json_str
+from .message_templates import event_envelope, sent_event_body, task_message
+from .template import Template, json_str
 
 _EMBED = ',{"callbacks":null,"errbacks":null,"chain":null,"chord":null}]'
 
@@ -130,56 +129,19 @@ class Envelopes:
         messages: dict[Priority, Template] = {}
         for priority, value in self.priorities.items():
             list_keys[priority] = channel._q_for_pri(queue.name, value)
-            messages[priority] = self._message_template(task, queue.name, value)
+            messages[priority] = task_message(self.app, task, self._hostname, queue.name, value)
         return Route(
-            action, queue.name, list_keys, messages, self._event_body_template(action, queue.name)
+            action,
+            queue.name,
+            list_keys,
+            messages,
+            sent_event_body(self._hostname, action, queue.name),
         )
 
     def _kombu_channel(self) -> Any:
         if self._channel is None:
             self._channel = self.app.connection_for_write().default_channel
         return self._channel
-
-    def _message_template(self, task: Any, queue_name: str, priority: int) -> Template:
-        """The envelope ``apply_async`` would send, with holes for what varies."""
-        return Template.of(
-            {
-                "body": HOLES[3],
-                "content-encoding": "utf-8",
-                "content-type": "application/json",
-                "headers": {
-                    "lang": "py",
-                    "task": task.name,
-                    "id": HOLES[0],
-                    "shadow": None,
-                    "eta": None,
-                    "expires": None,
-                    "group": None,
-                    "group_index": None,
-                    "retries": 0,
-                    "timelimit": [task.time_limit, task.soft_time_limit],
-                    "root_id": HOLES[4],
-                    "parent_id": HOLES[5],
-                    "argsrepr": "()",
-                    "kwargsrepr": HOLES[1],
-                    "origin": self._hostname,
-                    "ignore_result": True,  # ActionTask stores outcomes itself
-                    "replaced_task_nesting": 0,
-                    "stamped_headers": None,
-                    "stamps": {},
-                    TOKEN_HEADER: "1",
-                },
-                "properties": {
-                    "correlation_id": HOLES[0],
-                    "reply_to": self.app.thread_oid,
-                    "delivery_mode": 2,
-                    "delivery_info": {"exchange": "", "routing_key": queue_name},
-                    "priority": priority,
-                    "body_encoding": "base64",
-                    "delivery_tag": HOLES[2],
-                },
-            }
-        )
 
     @cached_property
     def _sent_events(self) -> tuple[str, Template, str, Template] | None:
@@ -192,56 +154,9 @@ class Envelopes:
         one, many = "task.sent", "task.multi"
         return (
             channel._get_publish_topic(exchange, one),
-            self._event_template(one),
+            event_envelope(self.app, self._hostname, one),
             channel._get_publish_topic(exchange, many),
-            self._event_template(many),
-        )
-
-    def _event_template(self, routing_key: str) -> Template:
-        """The envelope Celery's event dispatcher sends for ``task-sent``."""
-        return Template.of(
-            {
-                "body": HOLES[3],
-                "content-encoding": "utf-8",
-                "content-type": "application/json",
-                "headers": {"hostname": self._hostname},
-                "properties": {
-                    "delivery_mode": 1,
-                    "delivery_info": {
-                        "exchange": self.app.conf.event_exchange,
-                        "routing_key": routing_key,
-                    },
-                    "priority": 0,
-                    "body_encoding": "base64",
-                    "delivery_tag": HOLES[2],
-                },
-            }
-        )
-
-    def _event_body_template(self, action: str, queue: str) -> Template:
-        """The ``task-sent`` event itself (holes: 0 uuid, 1 kwargs, 2 clock, 3 timestamp,
-        4 root_id, 5 parent_id, 6 eta)."""
-        return Template.of(
-            {
-                "hostname": self._hostname,
-                "utcoffset": utcoffset(),
-                "pid": os.getpid(),
-                "clock": HOLES[2],
-                "uuid": HOLES[0],
-                "root_id": HOLES[4],
-                "parent_id": HOLES[5],
-                "name": action,
-                "args": "()",
-                "kwargs": HOLES[1],
-                "retries": 0,
-                "expires": None,
-                "queue": queue,
-                "exchange": "",
-                "routing_key": queue,
-                "timestamp": HOLES[3],
-                "type": "task-sent",
-                "eta": HOLES[6],
-            }
+            event_envelope(self.app, self._hostname, many),
         )
 
     def for_jobs(
