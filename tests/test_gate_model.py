@@ -17,7 +17,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from celery_actions.core.protocol import Outcome
 from celery_actions.core.settings import Settings
 from celery_actions.redis.connection import ProcessClient
-from celery_actions.redis.records import JobSpec, NewJob
+from celery_actions.redis.records import Claim, JobSpec, NewJob
 from celery_actions.redis.store import Store
 from celery_actions.redis.writer import EnqueueWriter
 
@@ -66,16 +66,16 @@ class GateMachine(RuleBasedStateMachine):
     def deliver(self, data) -> None:
         job_id, token = self.in_flight.pop(data.draw(st.integers(0, len(self.in_flight) - 1)))
         self.delivered.append((job_id, token))
-        if self.store.claim(job_id, token, "w") is not None:
+        if isinstance(self.store.claim(job_id, token, "w", "t.a", uuid.uuid4().hex), Claim):
             self.running[job_id] = token
 
     @precondition(lambda self: self.delivered)
     @rule(data=st.data())
     def redeliver_old_message(self, data) -> None:
         job_id, token = data.draw(st.sampled_from(self.delivered))
-        claim = self.store.claim(job_id, token, "w")
+        claim = self.store.claim(job_id, token, "w", "t.a", uuid.uuid4().hex)
         # Then a message already delivered never runs a job a second time
-        assert claim is None or job_id not in self.running
+        assert not isinstance(claim, Claim) or job_id not in self.running
 
     @precondition(lambda self: self.running)
     @rule(data=st.data(), outcome=st.sampled_from(list(Outcome)))
@@ -91,22 +91,35 @@ class GateMachine(RuleBasedStateMachine):
         self.publish(self.store.cancel(job_id).dispatch)
 
     @precondition(lambda self: self.running or self.in_flight)
-    @rule(data=st.data())
-    def lease_expires(self, data) -> None:
-        # A worker dies (running) or a message is lost (dispatched): its lease lapses.
+    @rule(data=st.data(), lost=st.booleans())
+    def lease_expires(self, data, lost: bool) -> None:
+        # A worker dies (running), or a dispatched job stays unclaimed: its lease lapses;
+        # its message may also have been lost in the broker
         holders = sorted(set(self.running) | {i for i, _ in self.in_flight})
         job_id = data.draw(st.sampled_from(holders))
+        if lost:
+            self.in_flight = [m for m in self.in_flight if m[0] != job_id]
         keys = self.store.keys
         if self.r.zscore(keys.leases, job_id) is not None:
             self.r.zadd(keys.leases, {job_id: 0})
-            if self.r.zscore(keys.group_slots(self.queue), job_id) is not None:
-                self.r.zadd(keys.group_slots(self.queue), {job_id: 0})
         self.running.pop(job_id, None)
         self.pump()
 
+    @precondition(lambda self: self.running)
+    @rule(data=st.data())
+    def abandon(self, data) -> None:
+        # A pool child running a job is killed: its worker sees it leave the pool
+        job_id = data.draw(st.sampled_from(sorted(self.running)))
+        token = self.running.pop(job_id)
+        self.publish(self.store.abandon([(job_id, token)]).dispatch)
+
     @rule()
     def pump(self) -> None:
-        self.publish(self.store.pump().dispatch)
+        found = self.store.pump()
+        self.publish(found.dispatch)
+        # The probe: a suspect whose message the broker holds is left alone
+        missing = [s for s in found.suspects if (s.id, s.token) not in self.in_flight]
+        self.publish(self.store.lost(missing).dispatch)
 
     @invariant()
     def never_over_the_limit(self) -> None:
@@ -124,6 +137,7 @@ class GateMachine(RuleBasedStateMachine):
         waiting_set = set(self.r.zrange(keys.group_waiting(self.queue), 0, -1))
         slots = set(self.r.zrange(keys.group_slots(self.queue), 0, -1))
         scheduled = set(self.r.zrange(keys.scheduled, 0, -1))
+        leases = set(self.r.zrange(keys.leases, 0, -1))
         for job_id in self.jobs:
             status = self.status(job_id)
             if status in FINISHED:
@@ -131,6 +145,9 @@ class GateMachine(RuleBasedStateMachine):
             elif status == "waiting":
                 # it waits for a slot, or holds one and its message is in flight
                 assert job_id in waiting_set or job_id in slots or job_id in scheduled, job_id
+                if self.r.hexists(keys.job(job_id), "token"):
+                    # dispatched: leased, so a lost message is looked for (never stranded)
+                    assert job_id in leases or job_id in scheduled, job_id
             elif status == "retrying":
                 assert job_id in scheduled
             elif status == "running":
@@ -170,14 +187,14 @@ def test_an_old_message_cannot_claim_a_job_back_in_the_waiting_line(redis_url):
     # Given a limit-2 queue whose two slots are taken by j0 and j2 while j1 retries
     enqueue("j0")
     j0 = in_flight.pop()
-    assert store.claim(*j0, "w")
+    assert isinstance(store.claim(*j0, "w", "t.a", "c0"), Claim)
     enqueue("j1")
     j1 = in_flight.pop()
-    assert store.claim(*j1, "w")
+    assert isinstance(store.claim(*j1, "w", "t.a", "c1"), Claim)
     enqueue("j2")  # waits: both slots taken
     publish(store.finish(*j1, Outcome.RETRY).dispatch)  # j1's slot goes to j2
     publish(store.pump().dispatch)  # j1 is due again: it joins the waiting line
     assert r.hget(store.keys.job("j1"), "status") == "waiting"
     assert "j1" in r.zrange(store.keys.group_waiting("q"), 0, -1)
     # When j1's old message is delivered again, then it cannot claim j1
-    assert store.claim(*j1, "w") is None
+    assert not isinstance(store.claim(*j1, "w", "t.a", "c2"), Claim)

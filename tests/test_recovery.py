@@ -119,5 +119,5 @@ def test_a_due_scheduled_action_is_dispatched_once(tapp, r, uid):
     assert not first.dispatch.rows and not second.dispatch.rows
     assert sum(r.llen(k) for k in r.scan_iter(f"{queue}*")) == 1
     assert r.zscore("actions:scheduled", handle.id) is None
-    assert r.hget(f"actions:job:{handle.id}", "token") == "1"
+    assert r.hget(f"actions:job:{handle.id}", "dispatches") == "1"
     handle.cancel()

@@ -11,9 +11,11 @@ backend is this Redis (see ``results.py``), so the backend never disagrees with 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from traceback import format_exception
@@ -21,17 +23,19 @@ from typing import TYPE_CHECKING, Any
 
 from celery import states
 from celery.app.task import Context
-from celery.exceptions import Ignore, Retry
+from celery.exceptions import Ignore, Reject, Retry
 from kombu.utils.json import dumps as kombu_dumps
 
 from ..core.protocol import ActionStatus, Outcome
 from ..core.retry import RetryDecision, RetrySchedule, decide
 from ..errors import InvalidParams
-from ..redis.records import Claim, Finished
+from ..redis.outages import TRANSIENT, retrying
+from ..redis.records import Claim, ClaimRefused, Finished
 
 if TYPE_CHECKING:
     from .task import ActionTask
 
+logger = logging.getLogger("celery_actions")
 _HOST = socket.gethostname()
 _STATUS_OF_OUTCOME = {
     Outcome.COMPLETE: ActionStatus.COMPLETE,
@@ -89,10 +93,7 @@ class Attempt:
     def run(self, request: Any, token: str, kwargs: dict[str, Any]) -> Any:
         """Claim the job of this message, run it and record the outcome."""
         task = self.task
-        worker = f"{request.hostname or _HOST}:{os.getpid()}"
-        claim = self.runtime.store.claim(request.id, token, worker)
-        if claim is None:
-            raise Ignore()  # stale message: redelivered, or superseded by a re-dispatch
+        claim = self._claim(request, token)
         running = Running(request.id, token, claim, time.monotonic())
         try:
             params = task.params_model.load(kwargs)
@@ -112,6 +113,34 @@ class Attempt:
                 raise
         self._record(running, Outcome.COMPLETE, None, None, value=result, request=request)
         return result
+
+    def _claim(self, request: Any, token: str) -> Claim:
+        """Claim the job, riding out a Redis outage for up to a lease (then the message is
+        requeued); a stale or forged message is dropped (``Ignore``)."""
+        store, settings = self.runtime.store, self.runtime.settings
+        worker = f"{request.hostname or _HOST}:{os.getpid()}"
+        claim_id = uuid.uuid4().hex
+        try:
+            claim = retrying(
+                lambda: store.claim(request.id, token, worker, self.task.name, claim_id),
+                f"claiming {request.id}",
+                settings.lease_timeout_s,
+            )
+        except TRANSIENT:
+            raise Reject("Redis unavailable: cannot claim the action", requeue=True) from None
+        if isinstance(claim, ClaimRefused):
+            if claim.forged:
+                logger.warning(
+                    "celery-actions: dropped a forged message for %s: %s", request.id, claim.why
+                )
+            else:
+                logger.info(
+                    "celery-actions: dropped a stale message for %s (status %s)",
+                    request.id,
+                    claim.status,
+                )
+            raise Ignore()
+        return claim
 
     def failed(
         self, running: Running, exc: BaseException, request: Any, *, retry: bool = True
@@ -160,15 +189,19 @@ class Attempt:
             state = _STATE_OF_STATUS[status]
             key, meta, expires_ms = writer.encode(job_id, state, stored_value, traceback, storing)
             payload = (key, meta, expires_ms, status.value)
-        finished = runtime.dispatcher.finish(
-            job_id,
-            running.token,
-            outcome,
-            delay_ms=0 if decision is None else decision.delay_ms,
-            reason="" if decision is None else decision.reason,
-            error="" if exc is None else _error_text(exc),
-            error_type="" if exc is None else _type_name(exc),
-            result=payload,
+        finished = retrying(
+            lambda: runtime.dispatcher.finish(
+                job_id,
+                running.token,
+                outcome,
+                delay_ms=0 if decision is None else decision.delay_ms,
+                reason="" if decision is None else decision.reason,
+                error="" if exc is None else _error_text(exc),
+                error_type="" if exc is None else _type_name(exc),
+                result=payload,
+            ),
+            f"recording the outcome of {job_id}",
+            max(10 * runtime.settings.lease_timeout_s, 300.0),
         )
         if finished.status is None:
             raise Ignore()  # our lease was reclaimed; the re-dispatched run owns the job

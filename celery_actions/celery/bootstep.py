@@ -50,10 +50,16 @@ class ActionsStep(bootsteps.StartStopStep):  # type: ignore[misc]
         self.pump.start()
 
     def stop(self, worker: Any) -> None:
+        # Called before the pool drains (this step requires the pool): the pump keeps
+        # renewing the leases of running actions until the last one ends, then exits.
         if self.pump is not None:
-            self.pump.stop()
-            self.pump.join(timeout=5)
-            self.runtime.store.forget_worker(self.pump.worker_name)
+            self.pump.drain()
+
+    def shutdown(self, worker: Any) -> None:
+        # Cold shutdown: the pool is terminated next; the pump stays to dispatch again, at
+        # once, the attempts it sees leave the pool, for as long as the process lives.
+        if self.pump is not None:
+            self.pump.drain()
 
 
 def install(app: Celery, runtime: Runtime) -> None:

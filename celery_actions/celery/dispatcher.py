@@ -22,6 +22,8 @@ from ..redis.records import (
     NewJob,
     OnDuplicate,
     PumpPass,
+    Redispatched,
+    Suspect,
 )
 from ..redis.store import ResultPayload, Store
 from ..redis.writer import EnqueueWriter, PendingEnqueue
@@ -115,3 +117,15 @@ class Dispatcher:
         found = self.store.pump(batch)
         self.publish(found.dispatch)
         return found
+
+    def lost(self, suspects: Sequence[Suspect]) -> Redispatched:
+        """Dispatch again jobs whose message the broker lost."""
+        redispatched = self.store.lost(suspects)
+        self.publish(redispatched.dispatch)
+        return redispatched
+
+    def abandon(self, attempts: Sequence[tuple[str, str]]) -> Redispatched:
+        """Dispatch again attempts a worker's pool stopped running without an outcome."""
+        redispatched = self.store.abandon(attempts)
+        self.publish(redispatched.dispatch)
+        return redispatched

@@ -34,6 +34,8 @@ from .config import broker_transport
 from .message_templates import event_envelope, sent_event_body, task_message
 from .template import Template, json_str
 
+KWARGSREPR_MAX = 1024
+"""Celery's ``kwargsrepr_maxsize``: how much of the params a message header repeats."""
 _EMBED = ',{"callbacks":null,"errbacks":null,"chain":null,"chord":null}]'
 
 
@@ -224,7 +226,8 @@ class JobEnvelopes:
         if lineage.root_id is not None:
             lineage_values[4] = json_str(lineage.root_id)
         self._message = route.messages[priority].bind(lineage_values, same)
-        # holes left: 0 uuid, 1 kwargs, 2 clock, 3 timestamp
+        # message holes left: 0 id, 1 kwargsrepr, 2 delivery tag, 3 body, 6 token;
+        # event holes left: 0 uuid, 1 kwargs, 2 clock, 3 timestamp
         self._event: Template | None = None
         if envelopes.sends_sent_events:
             eta_json = "null" if eta is None else json.dumps(eta)
@@ -239,14 +242,21 @@ class JobEnvelopes:
         return self._event.bind({2: clock, 3: repr(time.time())})
 
     def build(
-        self, job_id: str, params_json: str, stamped: Template | None = None
+        self, job_id: str, params_json: str, token: str, stamped: Template | None = None
     ) -> tuple[str, str]:
-        """The Celery envelope of a job's first dispatch (token 1), and its sent event body
-        ('' when the app sends none), from the batch's ``stamped`` template if given."""
+        """The Celery envelope of a job's first dispatch under ``token``, and its sent
+        event body ('' when the app sends none), from the batch's ``stamped`` template if
+        given. The params travel once: kwargsrepr and the event's kwargs are cut to
+        ``KWARGSREPR_MAX`` characters, as Celery cuts them."""
         id_json = json_str(job_id)
-        kwargs_json = json.dumps(params_json)
+        if len(params_json) > KWARGSREPR_MAX:
+            kwargs_json = json.dumps(params_json[: KWARGSREPR_MAX - 3] + "...")
+        else:
+            kwargs_json = json.dumps(params_json)
         body = b2a_base64(("[[]," + params_json + _EMBED).encode(), newline=False).decode()
-        message = self._message.fill((id_json, kwargs_json, self._envelopes.tag(), f'"{body}"'))
+        message = self._message.fill(
+            (id_json, kwargs_json, self._envelopes.tag(), f'"{body}"', f'"{token}"')
+        )
         if stamped is not None:
             return message, stamped.fill((id_json, kwargs_json))
         if self._event is None:

@@ -41,7 +41,7 @@ def task_message(app: Celery, task: Any, hostname: str, queue_name: str, priorit
                 "replaced_task_nesting": 0,
                 "stamped_headers": None,
                 "stamps": {},
-                TOKEN_HEADER: "1",
+                TOKEN_HEADER: HOLES[6],
             },
             "properties": {
                 "correlation_id": HOLES[0],

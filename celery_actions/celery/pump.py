@@ -1,11 +1,17 @@
 """The pump: a thread in every worker's main process (no leader; each pass is one atomic
 Lua call).
 
-It dispatches due scheduled jobs and retry delays, reclaims expired leases (a killed
-worker's jobs run again, their queue slots return), admits waiting jobs into freed slots,
-and renews the leases of the actions this worker is running. It sleeps until the next due
-entry or ``actions_pump_interval``, whichever is sooner, and wakes early when a producer
-schedules something sooner than that.
+It dispatches due scheduled jobs and retry delays, reclaims the leases of lost workers
+(their jobs run again, their queue slots return), looks for the messages of dispatched
+jobs nobody claimed in time (dispatching again those the broker lost), admits waiting jobs
+into freed slots, and renews the leases of the actions this worker is running. An attempt
+that leaves the pool without recording an outcome (a prefork child killed) is dispatched
+again at once, not when its lease expires.
+
+It sleeps until the next due entry or ``actions_pump_interval``, whichever is sooner, and
+wakes early when a producer schedules something sooner than that. When the worker is told
+to stop it drains: it only renews the leases of the actions still running, until the
+last one ends, so a deploy never lets another worker start an action that still runs.
 """
 
 from __future__ import annotations
@@ -14,17 +20,21 @@ import contextlib
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 
 import redis
 
 from ..errors import WorkerLost
+from .probe import BrokerProbe
 from .runtime import Runtime
 
 logger = logging.getLogger("celery_actions.worker")
 PUMP_BATCH = 500
+DRAIN_POLL_S = 0.2
 
-Leases = Callable[[], Iterable[tuple[str, str]]]
+Lease = tuple[str, str]
+Leases = Callable[[], Iterable[Lease]]
 """The (id, token) of each action this worker is running."""
 
 
@@ -36,13 +46,19 @@ class Pump(threading.Thread):
         self.runtime = runtime
         self.worker_name = worker_name
         self.leases = leases
+        self.probe = BrokerProbe(runtime.app, runtime.priorities)
         self.stopping = threading.Event()
+        self.draining = threading.Event()
+        self._held: set[Lease] = set()
         self._wake_client: redis.Redis | None = None
 
     def stop(self) -> None:
-        """Ask the loop to end; it ends once its current pass or sleep does (at most
-        ``actions_pump_interval``)."""
+        """End the loop now (its current pass or sleep ends first)."""
         self.stopping.set()
+
+    def drain(self) -> None:
+        """Stop pumping; keep renewing leases until the last running action ends."""
+        self.draining.set()
 
     def run(self) -> None:
         settings = self.runtime.settings
@@ -50,11 +66,17 @@ class Pump(threading.Thread):
         next_renew = 0.0
         while not self.stopping.is_set():
             try:
+                held = self._track()
+                if self.draining.is_set() and not held:
+                    break
                 now = time.monotonic()
                 if now >= next_renew:
-                    self.renew()
+                    self.renew(held)
                     self.runtime.store.heartbeat(self.worker_name)
                     next_renew = now + renew_every
+                if self.draining.is_set():
+                    self.stopping.wait(DRAIN_POLL_S)
+                    continue
                 wait = self.pump_once()
                 wait = min(wait, max(0.0, next_renew - time.monotonic()))
                 if wait > 0:
@@ -62,15 +84,45 @@ class Pump(threading.Thread):
             except Exception:
                 logger.exception("celery-actions pump pass failed; retrying")
                 self.stopping.wait(1.0)
+        with contextlib.suppress(Exception):
+            self.runtime.store.forget_worker(self.worker_name)
+
+    def _track(self) -> set[Lease]:
+        """The attempts running now; those that left the pool since the last look without
+        recording an outcome are dispatched again."""
+        held = set(self.leases())
+        gone = sorted(self._held - held)
+        self._held = held
+        if gone:
+            redispatched = self.runtime.dispatcher.abandon(gone)
+            for job_id in redispatched.ids:
+                logger.warning(
+                    "celery-actions: %s stopped running here without an outcome (pool child "
+                    "lost?); dispatched again",
+                    job_id,
+                )
+            self._mark_failed(redispatched.failed)
+        return held
 
     def pump_once(self) -> float:
         """One pass; returns how long to sleep before the next one."""
         runtime = self.runtime
         settings = runtime.settings
         found = runtime.dispatcher.pump(PUMP_BATCH)
-        backend = runtime.app.backend
-        for job_id in found.failed:
-            backend.mark_as_failure(job_id, WorkerLost(f"worker lost while running {job_id}"))
+        if found.stall_ms:
+            logger.warning(
+                "celery-actions: no pump pass for %.1fs (Redis stalled or down?); every lease "
+                "was extended by that much",
+                found.stall_ms / 1000,
+            )
+        self._mark_failed(found.failed)
+        missing = self.probe.missing(found.suspects)
+        if missing:
+            for job_id in runtime.dispatcher.lost(missing).ids:
+                logger.warning(
+                    "celery-actions: the message of %s was lost in the broker; dispatched again",
+                    job_id,
+                )
         if len(found.dispatch.rows) >= PUMP_BATCH:
             return 0.0
         interval = settings.pump_interval_s
@@ -78,6 +130,11 @@ class Pump(threading.Thread):
             return interval
         server_now_ms = found.dispatch.reserved - settings.ms(settings.outbox_timeout_s)
         return max(0.0, min(interval, (found.next_due_ms - server_now_ms) / 1000))
+
+    def _mark_failed(self, job_ids: list[str]) -> None:
+        backend = self.runtime.app.backend
+        for job_id in job_ids:
+            backend.mark_as_failure(job_id, WorkerLost(f"worker lost while running {job_id}"))
 
     def sleep(self, seconds: float) -> None:
         """Sleep, waking early when a producer pushes to the wake list."""
@@ -89,11 +146,15 @@ class Pump(threading.Thread):
         with contextlib.suppress(redis.TimeoutError):
             self._wake_client.blpop([self.runtime.store.keys.wake], timeout=max(seconds, 0.01))
 
-    def renew(self) -> None:
+    def renew(self, held: set[Lease]) -> None:
         """Renew the leases of the actions this worker's pool is running."""
-        for job_id in self.runtime.store.renew(list(self.leases())):
-            logger.warning(
-                "celery-actions: lease of %s was reclaimed while it ran here "
-                "(was the worker stalled longer than actions_lease_timeout?)",
-                job_id,
-            )
+        pairs = sorted(held)
+        lost = Counter(self.runtime.store.renew(pairs))
+        tried = Counter(job_id for job_id, _ in pairs)
+        for job_id, count in lost.items():
+            if count == tried[job_id]:  # not merely a stale duplicate beside the real run
+                logger.warning(
+                    "celery-actions: lease of %s was reclaimed while it ran here "
+                    "(was the worker stopped longer than actions_lease_timeout?)",
+                    job_id,
+                )

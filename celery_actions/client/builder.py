@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,7 @@ from ..celery.envelopes import Envelopes, JobEnvelopes, Lineage
 from ..celery.template import Template
 from ..core.resolve import ResolvedOptions
 from ..redis.records import JobSpec, NewJob
+from ..redis.store import nonce
 
 if TYPE_CHECKING:
     from ..celery.task import ActionTask
@@ -25,7 +27,7 @@ class JobBuilder:
     """Builds the jobs of one spec: params JSON and, on the Redis broker fast path, the
     Celery envelope and the ``task-sent`` event body."""
 
-    __slots__ = ("_dump", "_envelopes", "_stamped", "spec", "start_at_ms")
+    __slots__ = ("_dump", "_envelopes", "_nonce", "_stamped", "_tokens", "spec", "start_at_ms")
 
     def __init__(
         self,
@@ -49,6 +51,8 @@ class JobBuilder:
         self.start_at_ms = resolved.start_at_ms
         self._envelopes: JobEnvelopes | None = None
         self._stamped: Template | None = None  # a batch's stamped sent-event template
+        self._nonce = nonce()  # envelope tokens: a random nonce and a counter
+        self._tokens = itertools.count(1)
         if route is not None and envelopes is not None:
             eta = None if resolved.start_at is None else resolved.start_at.isoformat()
             lineage = lineage or envelopes.lineage()
@@ -58,11 +62,13 @@ class JobBuilder:
         """Take the time and a clock tick for the sent events of the batch built next."""
         if self._envelopes is not None:
             self._stamped = self._envelopes.stamped()
+            self._nonce = nonce()
 
     def build(self, job_id: str, params: Mapping[str, Any] | None) -> tuple[NewJob, str]:
         """Validate params; return the job and its sent event body ('' if none)."""
         params_json = self._dump(params)
         if self._envelopes is None:
             return NewJob(job_id, self.spec, params_json, self.start_at_ms), ""
-        envelope, event = self._envelopes.build(job_id, params_json, self._stamped)
-        return NewJob(job_id, self.spec, params_json, self.start_at_ms, envelope), event
+        token = self._nonce + format(next(self._tokens), "x")
+        envelope, event = self._envelopes.build(job_id, params_json, token, self._stamped)
+        return NewJob(job_id, self.spec, params_json, self.start_at_ms, envelope, token), event

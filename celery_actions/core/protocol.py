@@ -49,7 +49,14 @@ class Field(StrEnum):
     REASON = "reason"
     """Why it waits, retries or failed, for people."""
     TOKEN = "token"
-    """The current dispatch token; messages with any other token are stale."""
+    """The current dispatch token (random); absent while no message may run the job."""
+    DISPATCHES = "dispatches"
+    """How many times the job was dispatched."""
+    CLAIM = "claim"
+    """The id of the claim that started the running attempt (a repeated claim is granted)."""
+    DONE = "done"
+    """The last recorded outcome: ``<token> <status> <due> <stored>`` (a repeated finish
+    returns it)."""
     CREATED_AT = "created_at"
     START_AT = "start_at"
     STARTED_AT = "started_at"
@@ -126,6 +133,16 @@ class EnqueueOutcome(StrEnum):
 
 
 SCRIPT_REPLIES = frozenset(
-    {"ok", "stale", "missing", "running", "final", "cancelled", "ratelimited", "duplicate"}
+    {
+        "ok",
+        "stale",
+        "forged",
+        "missing",
+        "running",
+        "final",
+        "cancelled",
+        "ratelimited",
+        "duplicate",
+    }
 )
 """Tags the Lua scripts put first in a reply, besides statuses and outcomes."""

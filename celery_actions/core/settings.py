@@ -35,7 +35,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("lease_timeout", 30.0, "seconds a running action's lease lasts unrenewed"),
     SettingSpec("pump_interval", 1.0, "seconds between pump passes at most"),
     SettingSpec("retention", 7 * 24 * 3600.0, "seconds a finished record is kept"),
-    SettingSpec("dispatch_timeout", 300.0, "seconds a dispatched, unclaimed job keeps its slot"),
+    SettingSpec(
+        "dispatch_timeout",
+        30.0,
+        "seconds a dispatched job may stay unclaimed before the pump "
+        "looks for its message in the broker (and dispatches it again if it was lost)",
+    ),
     SettingSpec("outbox_timeout", 15.0, "seconds before an unconfirmed publish is sent again"),
     SettingSpec("max_worker_lost", 3, "worker deaths tolerated per action before it fails"),
     SettingSpec("enqueue_rate_limit", None, "`200/s`, `12000/m`, a number per second or `gadget`"),

@@ -7,8 +7,9 @@ Layout (``P`` is ``actions_key_prefix``, default ``"actions:"``)::
     P scheduled              zset   id -> due time (ms). startAt, retry delays, re-dispatches,
                                     and the publish outbox (a reservation until the broker
                                     has the message)
-    P leases                 zset   id -> lease expiry (ms): running actions, and actions
-                                    dispatched into a group slot but not yet claimed
+    P leases                 zset   id -> lease expiry (ms): running actions, and dispatched
+                                    actions not claimed yet (then the pump looks for their
+                                    message in the broker)
     P q:<name>:slots         zset   id -> slot expiry (ms); the holders of a group's slots
     P q:<name>:waiting       zset   id -> priority band * 2^44 + arrival sequence
     P queues                 zset   group name -> last activity (ms), while it has holders
@@ -17,6 +18,8 @@ Layout (``P`` is ``actions_key_prefix``, default ``"actions:"``)::
                                     while the group is active
     P seq                    string arrival counter for the waiting sets
     P wake                   list   a token that wakes a sleeping pump early
+    P pulse                  string the server time (ms) of the last pump pass: a longer
+                                    gap (Redis stalled or down) is added to every lease
     P workers                zset   worker name -> last heartbeat (ms)
     P ratelimit              hash   the enqueue leaky bucket: level, last update
 
@@ -57,7 +60,7 @@ class Keys:
 
     @property
     def leases(self) -> str:
-        """Sorted set of lease holders (running, or dispatched into a slot) by expiry in ms."""
+        """Sorted set of lease holders (running, or dispatched) by expiry in ms."""
         return f"{self.prefix}leases"
 
     def group_slots(self, name: str) -> str:
@@ -87,6 +90,11 @@ class Keys:
     def wake(self) -> str:
         """List a producer pushes to, to wake a sleeping pump early."""
         return f"{self.prefix}wake"
+
+    @property
+    def pulse(self) -> str:
+        """The server time of the last pump pass."""
+        return f"{self.prefix}pulse"
 
     @property
     def workers(self) -> str:

@@ -50,6 +50,8 @@ class NewJob:
     start_at_ms: int | None = None
     envelope: str = ""
     """The Celery message of its first dispatch (on the Redis broker fast path)."""
+    token: str = ""
+    """The dispatch token that envelope carries (random)."""
 
     @property
     def dispatched_now(self) -> bool:
@@ -133,6 +135,18 @@ class Cancelled:
 
 
 @dataclass(frozen=True, slots=True)
+class Suspect:
+    """A dispatched job nobody claimed within the dispatch timeout: is its message still
+    in the broker?"""
+
+    id: str
+    token: str
+    action: str
+    priority: str
+    celery_queue: str
+
+
+@dataclass(frozen=True, slots=True)
 class PumpPass:
     """What one pump pass found."""
 
@@ -140,3 +154,26 @@ class PumpPass:
     next_due_ms: int | None
     failed: list[str]
     """Jobs that failed for good: their worker died too many times."""
+    suspects: list[Suspect] = field(default_factory=list)
+    stall_ms: int = 0
+    """How long no pump pass ran before this one, when that was long enough to extend
+    every lease by it (Redis stalled or down); else 0."""
+
+
+@dataclass(frozen=True, slots=True)
+class Redispatched:
+    """Jobs dispatched again (lost messages, abandoned attempts)."""
+
+    dispatch: Dispatch
+    ids: list[str]
+    failed: list[str] = field(default_factory=list)
+    """Abandoned attempts that failed for good (their worker died too many times)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRefused:
+    """A message that may not run: stale (``forged`` False) or forged."""
+
+    status: str
+    forged: bool
+    why: str

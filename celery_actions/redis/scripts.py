@@ -29,6 +29,8 @@ SCRIPT_NAMES = (
     "cancel",
     "ratelimit",
     "taken",
+    "lost",
+    "abandon",
 )
 
 

@@ -1,9 +1,11 @@
-"""The job lifecycle in Redis: claim, finish, renew, pump, cancel, confirm; each one Lua
-call (see ``lua/``). Calls that dispatch jobs return a :class:`Dispatch` inside their
-result; ``celery/dispatcher.py`` publishes it."""
+"""The job lifecycle in Redis: claim, finish, renew, pump, cancel, confirm, and the
+re-dispatch of lost messages and abandoned attempts; each one Lua call (see ``lua/``).
+Calls that dispatch jobs return a :class:`Dispatch` inside their result;
+``celery/dispatcher.py`` publishes it. Each call makes its own random token nonce."""
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -15,11 +17,25 @@ from ..core.settings import Settings
 from . import scripts
 from .connection import ProcessClient
 from .keys import Keys
-from .records import Cancelled, Claim, Dispatch, Finished, PumpPass
+from .records import (
+    Cancelled,
+    Claim,
+    ClaimRefused,
+    Dispatch,
+    Finished,
+    PumpPass,
+    Redispatched,
+    Suspect,
+)
 
 ResultPayload = tuple[str, Any, int, str]
 """A result meta stored by finish.lua: backend key, encoded meta, expiry ms, and the status
 it is for."""
+
+
+def nonce() -> str:
+    """64 random bits, the unguessable part of the tokens one script call hands out."""
+    return secrets.token_hex(8)
 
 
 class Store:
@@ -32,9 +48,12 @@ class Store:
         s = settings
         self._lease_ms = s.ms(s.lease_timeout_s)
         self._outbox_ms = s.ms(s.outbox_timeout_s)
-        self._slot_ms = s.ms(s.dispatch_timeout_s)
+        self._dispatch_ms = s.ms(s.dispatch_timeout_s)
         self._retention_ms = s.ms(s.retention_s)
         self._horizon_ms = s.ms(s.pump_interval_s)
+        # A gap between pump passes longer than this means no worker could reach Redis.
+        self._stall_ms = max(3 * self._horizon_ms, 1000)
+        self._worker_ttl_ms = max(3 * self._lease_ms, 60_000)
 
     @property
     def client(self) -> redis.Redis:
@@ -67,21 +86,27 @@ class Store:
         reply = self._run(
             "cancel",
             self.keys.gate,
-            [action_id, self._retention_ms, self._outbox_ms, self._slot_ms],
+            [action_id, self._retention_ms, self._outbox_ms, self._dispatch_ms, nonce()],
         )
         if reply[0] == "cancelled":
             return Cancelled("cancelled", Dispatch.parse(reply[1], reply[2]))
         return Cancelled(reply[0], Dispatch())
 
-    def claim(self, action_id: str, token: str, worker: str) -> Claim | None:
-        """Claim a job for running; None when the message is stale."""
+    def claim(
+        self, action_id: str, token: str, worker: str, task_name: str, claim_id: str
+    ) -> Claim | ClaimRefused:
+        """Claim a job for running. Refused when the message is stale or forged (its task
+        is not the job's action). Repeating a claim with the same ``claim_id`` is safe."""
         k = self.keys
         reply = self._run(
-            "claim", [k.scheduled, k.leases], [action_id, token, self._lease_ms, worker]
+            "claim",
+            [k.scheduled, k.leases],
+            [action_id, token, self._lease_ms, worker, task_name, claim_id],
         )
-        if reply[0] != "ok":
-            return None
-        return Claim(int(reply[1]), int(reply[2]), int(reply[3]), str(reply[4]), int(reply[5]))
+        if reply[0] == "ok":
+            return Claim(int(reply[1]), int(reply[2]), int(reply[3]), str(reply[4]), int(reply[5]))
+        forged = reply[0] == "forged"
+        return ClaimRefused("" if forged else str(reply[1]), forged, str(reply[1]))
 
     def finish(
         self,
@@ -96,7 +121,7 @@ class Store:
         result: ResultPayload | None = None,
     ) -> Finished:
         """Record an attempt's outcome, decided by the worker (``core/retry.py``); given
-        ``result``, store the result meta in the same call."""
+        ``result``, store the result meta in the same call. Repeating it is safe."""
         reply = self._run(
             "finish",
             [*self.keys.gate, self.keys.wake],
@@ -110,9 +135,10 @@ class Store:
                 error_type,
                 self._retention_ms,
                 self._outbox_ms,
-                self._slot_ms,
+                self._dispatch_ms,
                 self._horizon_ms,
                 *(result or ("", "", 0, "")),
+                nonce(),
             ],
         )
         status = None if reply[0] == "stale" else ActionStatus(reply[0])
@@ -130,20 +156,59 @@ class Store:
         return [str(i) for i in reply[1]]
 
     def pump(self, batch: int = 500) -> PumpPass:
-        """One pass: reclaim expired leases, make due jobs ready, admit freed groups."""
+        """One pass: extend leases over a stall, judge expired leases, make due jobs ready,
+        admit freed groups."""
         reply = self._run(
             "pump",
-            self.keys.gate,
-            [batch, self._outbox_ms, self._slot_ms, self.settings.max_worker_lost,
-             self._retention_ms],
+            [*self.keys.gate, self.keys.pulse],
+            [batch, self._outbox_ms, self._dispatch_ms, self.settings.max_worker_lost,
+             self._retention_ms, nonce(), self._stall_ms],
         )  # fmt: skip
         next_due = int(float(reply[1])) if reply[1] else None
         failed = [str(i) for i in reply[3]]
-        return PumpPass(Dispatch.parse(reply[0], reply[2]), next_due, failed)
+        suspects = [Suspect(*(str(v) for v in row)) for row in reply[4]]
+        return PumpPass(
+            Dispatch.parse(reply[0], reply[2]), next_due, failed, suspects, int(reply[5])
+        )
+
+    def lost(self, suspects: Sequence[Suspect]) -> Redispatched:
+        """Dispatch again the suspects whose message the broker does not have."""
+        if not suspects:
+            return Redispatched(Dispatch(), [])
+        args: list[Any] = [self._outbox_ms, self._dispatch_ms, nonce()]
+        for suspect in suspects:
+            args.extend((suspect.id, suspect.token))
+        reply = self._run("lost", self.keys.gate, args)
+        return Redispatched(Dispatch.parse(reply[0], reply[1]), [str(i) for i in reply[2]])
+
+    def abandon(self, attempts: Sequence[tuple[str, str]]) -> Redispatched:
+        """Dispatch again attempts (id, token) that a worker's pool stopped running without
+        recording an outcome."""
+        if not attempts:
+            return Redispatched(Dispatch(), [])
+        args: list[Any] = [
+            self._outbox_ms,
+            self._dispatch_ms,
+            nonce(),
+            self.settings.max_worker_lost,
+            self._retention_ms,
+        ]
+        for action_id, token in attempts:
+            args.extend((action_id, token))
+        reply = self._run("abandon", self.keys.gate, args)
+        return Redispatched(
+            Dispatch.parse(reply[0], reply[1]),
+            [str(i) for i in reply[3]],
+            [str(i) for i in reply[2]],
+        )
 
     def heartbeat(self, worker: str) -> None:
-        """Record a worker as alive."""
-        self.client.zadd(self.keys.workers, {worker: int(time.time() * 1000)})
+        """Record a worker as alive, and forget workers silent for long (dead)."""
+        now_ms = int(time.time() * 1000)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zadd(self.keys.workers, {worker: now_ms})
+        pipe.zremrangebyscore(self.keys.workers, "-inf", now_ms - self._worker_ttl_ms)
+        pipe.execute()
 
     def forget_worker(self, worker: str) -> None:
         """A worker stopped."""

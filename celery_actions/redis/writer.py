@@ -19,6 +19,7 @@ from . import scripts
 from .connection import ProcessClient, Sent
 from .keys import Keys
 from .records import Dispatch, Enqueued, JobSpec, NewJob, OnDuplicate
+from .store import nonce
 
 Command = tuple[Any, ...]
 
@@ -86,7 +87,7 @@ class EnqueueWriter:
         self.keys = Keys(settings.key_prefix)
         self._client = client
         self._outbox_ms = settings.ms(settings.outbox_timeout_s)
-        self._slot_ms = settings.ms(settings.dispatch_timeout_s)
+        self._dispatch_ms = settings.ms(settings.dispatch_timeout_s)
         self._horizon_ms = settings.ms(settings.pump_interval_s)
 
     def enqueue(
@@ -219,10 +220,11 @@ class EnqueueWriter:
         """``enqueue.lua``'s KEYS and ARGV."""
         k = self.keys
         keys = [*k.gate, k.wake, k.ratelimit]
-        args: list[Any] = [k.prefix, self._outbox_ms, self._slot_ms, on_duplicate]
+        args: list[Any] = [k.prefix, self._outbox_ms, self._dispatch_ms, on_duplicate]
         args.append(self._horizon_ms)
         args.extend(rate.args(len(jobs)) if rate is not None else ("", "", ""))
         args.extend(sent_event)
+        args.append(nonce())
         specs: dict[JobSpec, int] = {}
         job_args: list[Any] = []
         keep_envelopes = on_duplicate != "new"
@@ -233,7 +235,7 @@ class EnqueueWriter:
                 number = specs.setdefault(job.spec, len(specs) + 1)
             start = "" if job.start_at_ms is None else job.start_at_ms
             envelope = job.envelope if keep_envelopes else ""
-            job_args.extend((job.id, job.params_json, number, start, envelope))
+            job_args.extend((job.id, job.params_json, number, start, envelope, job.token))
         args.append(len(specs))
         for spec in specs:
             args.extend(spec.args())

@@ -23,12 +23,20 @@ local function slots_key(P, group) return P .. 'q:' .. group .. ':slots' end
 local function waiting_key(P, group) return P .. 'q:' .. group .. ':waiting' end
 
 -- c: P key prefix, S scheduled, L leases, GROUPS, LIMITS, SEQ keys; now (server ms);
--- reserved, the outbox score of rows published through kombu; slot_expiry, how long a
--- dispatched job holds its slot unclaimed; out, the rows to publish.
-local function context(P, S, L, GROUPS, LIMITS, SEQ, outbox_ms, slot_ms)
+-- reserved, the outbox score of rows published through kombu; dispatch_expiry, until when
+-- a dispatched job may stay unclaimed before its message is looked for; nonce, random
+-- text from the caller that makes this call's dispatch tokens unguessable; dispatched,
+-- a counter that makes them unique; out, the rows to publish.
+local function context(P, S, L, GROUPS, LIMITS, SEQ, outbox_ms, dispatch_ms, nonce)
   local now = now_ms()
   return { P = P, S = S, L = L, GROUPS = GROUPS, LIMITS = LIMITS, SEQ = SEQ, now = now,
-    reserved = now + tonumber(outbox_ms), slot_expiry = now + tonumber(slot_ms), out = {} }
+    reserved = now + tonumber(outbox_ms), dispatch_expiry = now + tonumber(dispatch_ms),
+    nonce = nonce, dispatched = 0, out = {} }
+end
+
+-- Make every message of a job stale: no token matches until the next dispatch.
+local function revoke_token(jk)
+  redis.call('HDEL', jk, 'token')
 end
 
 -- The fields a publisher needs, in the order Python reads them.
@@ -37,34 +45,37 @@ local function message_row(P, id, token)
   return { id, tostring(token), f[1], f[2], f[3], f[4] or '' }
 end
 
--- A stored envelope (first dispatch, token 1) re-issued under another token: the token
--- header and the delivery tag (kept unique per dispatch) are rewritten.
+-- A stored envelope re-issued under this dispatch's token: the token header and the
+-- delivery tag (kept unique per dispatch) are rewritten.
 local function retoken(env, token)
   local header = '"' .. TOKEN_HEADER .. '": '
-  local out = string.gsub(env, header .. '"1"', header .. '"' .. token .. '"', 1)
+  local out = string.gsub(env, header .. '"[^"]*"', header .. '"' .. token .. '"', 1)
   out = string.gsub(out, '"delivery_tag": "([^"]*)"', '"delivery_tag": "%1.' .. token .. '"', 1)
   return out
 end
 
--- Give the job a new token and mark it waiting. With an envelope (the Redis broker fast
--- path: passed in, or stored in the record by enqueue for a scheduled or queued job, used
--- once) push the Celery message now; otherwise reserve an outbox entry and add a row to
--- publish: until the publisher confirms, the job stays in the scheduled set, due again
--- when the reservation lapses.
-local function dispatch(c, id, env_key, env)
+-- A token nobody can guess or has seen: the caller's random nonce and a counter.
+local function new_token(c)
+  c.dispatched = c.dispatched + 1
+  return c.nonce .. string.format('%x', c.dispatched)
+end
+
+-- Give the job a new token, mark it waiting and lease it until dispatch_expiry (then the
+-- pump looks for its message). With an envelope (the Redis broker fast path, stored in
+-- the record by enqueue for a scheduled or queued job, used once) push the Celery message
+-- now; otherwise reserve an outbox entry and add a row to publish: until the publisher
+-- confirms, the job stays in the scheduled set, due again when the reservation lapses.
+local function dispatch(c, id)
   local jk = job_key(c.P, id)
-  local token = redis.call('HINCRBY', jk, 'token', 1)
-  redis.call('HSET', jk, 'status', 'waiting', 'reason', '')
-  if not env_key or env_key == '' then
-    local f = redis.call('HMGET', jk, 'env_key', 'env')
-    if f[1] then
-      env_key, env = f[1], f[2]
-      redis.call('HDEL', jk, 'env_key', 'env')
-    end
-  end
-  if env_key and env_key ~= '' then
-    if token ~= 1 then env = retoken(env, token) end
-    redis.call('LPUSH', env_key, env)
+  local token = new_token(c)
+  redis.call('HINCRBY', jk, 'dispatches', 1)
+  redis.call('HSET', jk, 'status', 'waiting', 'reason', '', 'token', token)
+  redis.call('ZADD', c.L, c.dispatch_expiry, id)
+  local f = redis.call('HMGET', jk, 'env_key', 'env')
+  local env_key, env = f[1], f[2]
+  if env_key then
+    redis.call('HDEL', jk, 'env_key', 'env')
+    redis.call('LPUSH', env_key, retoken(env, token))
     redis.call('ZREM', c.S, id) -- in the broker now: no longer due (nor an outbox entry)
   else
     redis.call('ZADD', c.S, c.reserved, id)
@@ -120,8 +131,7 @@ local function admit(c, group)
     else
       if redis.call('ZCARD', sk) >= group_limit(c, group, jk) then break end
       redis.call('ZREM', wk, id)
-      redis.call('ZADD', sk, c.slot_expiry, id)
-      redis.call('ZADD', c.L, c.slot_expiry, id)
+      redis.call('ZADD', sk, c.dispatch_expiry, id)
       dispatch(c, id)
     end
   end
@@ -130,7 +140,7 @@ end
 
 -- Make a job ready to run: publish it now, or hold it in its group's waiting set.
 -- Returns false when it waits for a slot.
-local function make_ready(c, id, env_key, env)
+local function make_ready(c, id)
   local jk = job_key(c.P, id)
   local group = redis.call('HGET', jk, 'queue')
   if group and group ~= '' then
@@ -147,7 +157,7 @@ local function make_ready(c, id, env_key, env)
         end
         redis.call('ZREM', c.S, id)
         -- every earlier message of this job is stale now: none may claim it without a slot
-        redis.call('HINCRBY', jk, 'token', 1)
+        revoke_token(jk)
         redis.call('HSET', jk, 'status', 'waiting', 'reason',
           'queue ' .. group .. ': ' .. used .. ' of ' .. limit .. ' slots in use')
         redis.call('ZADD', c.GROUPS, c.now, group)
@@ -155,12 +165,11 @@ local function make_ready(c, id, env_key, env)
         if used < limit then admit(c, group) end
         return redis.call('ZSCORE', sk, id) ~= false
       end
-      redis.call('ZADD', sk, c.slot_expiry, id)
-      redis.call('ZADD', c.L, c.slot_expiry, id)
+      redis.call('ZADD', sk, c.dispatch_expiry, id)
       redis.call('ZADD', c.GROUPS, c.now, group)
     end
   end
-  dispatch(c, id, env_key, env)
+  dispatch(c, id)
   return true
 end
 

@@ -3,16 +3,18 @@
 --
 -- KEYS[1] scheduled zset   KEYS[2] leases zset   KEYS[3] groups zset   KEYS[4] limits hash
 -- KEYS[5] seq counter      KEYS[6] wake list     KEYS[7] rate-limit bucket hash
--- ARGV[1] key prefix       ARGV[2] outbox reservation ms   ARGV[3] slot (dispatch) ms
+-- ARGV[1] key prefix       ARGV[2] outbox reservation ms   ARGV[3] dispatch timeout ms
 -- ARGV[4] on a taken id: 'error' | 'ignore' | 'new' (the caller guarantees fresh ids)
 -- ARGV[5] wake horizon ms
 -- ARGV[6] rate limit per ms ('' for none)   ARGV[7] bucket capacity   ARGV[8] bucket n
 -- ARGV[9] event channel or ''   ARGV[10] task-sent event, published once if a job is new
--- ARGV[11] m, the number of specs (what jobs share), then m specs of 7 fields:
+-- ARGV[11] token nonce
+-- ARGV[12] m, the number of specs (what jobs share), then m specs of 7 fields:
 --           action, options json, priority, group name or '', maxConcurrency,
 --           celery queue or '', broker list key or '' (no key: publish through the outbox)
--- then the jobs, 5 fields each: id, params json, spec number (1-based), startAt ms or '',
---           Celery envelope of the first dispatch, or '' (see below)
+-- then the jobs, 6 fields each: id, params json, spec number (1-based), startAt ms or '',
+--           Celery envelope of the first dispatch or '' (see below), and the token that
+--           envelope carries (random, from the caller)
 --
 -- With a list key, a job's envelope given here is pushed (or kept in the record until the
 -- job is due or admitted). An empty envelope means the caller writes it in the same
@@ -25,16 +27,18 @@
 -- is 'dispatched' | 'waiting' | 'scheduled' | 'duplicate'; or { 'duplicate', id } when a
 -- taken id is an error; or { 'ratelimited', ms to wait }. Nothing is written then.
 local WAKE, BUCKET = KEYS[6], KEYS[7]
-local P, outbox_ms, slot_ms, on_dup = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local P, outbox_ms, dispatch_ms, on_dup = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local horizon_ms = tonumber(ARGV[5])
 local rate_per_ms, capacity, bucket_n = ARGV[6], ARGV[7], ARGV[8]
 local event_channel, sent_event = ARGV[9], ARGV[10]
-local m = tonumber(ARGV[11])
-local SPEC_FIELDS, JOB_FIELDS = 7, 5
-local FIRST_SPEC = 12
+local nonce = ARGV[11]
+local m = tonumber(ARGV[12])
+local SPEC_FIELDS, JOB_FIELDS = 7, 6
+local FIRST_SPEC = 13
 local FIRST_JOB = FIRST_SPEC + m * SPEC_FIELDS
 local n = (#ARGV - FIRST_JOB + 1) / JOB_FIELDS
-local c = context(P, KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], outbox_ms, slot_ms)
+local c = context(P, KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], outbox_ms, dispatch_ms,
+  nonce)
 
 if on_dup == 'error' then
   for i = 0, n - 1 do
@@ -84,7 +88,7 @@ local outcomes, wake, written = {}, false, false
 for i = 0, n - 1 do
   local b = FIRST_JOB + i * JOB_FIELDS
   local id, params, spec_number = ARGV[b], ARGV[b + 1], tonumber(ARGV[b + 2])
-  local start_at, env = tonumber(ARGV[b + 3]), ARGV[b + 4]
+  local start_at, env, token = tonumber(ARGV[b + 3]), ARGV[b + 4], ARGV[b + 5]
   local jk = job_key(P, id)
   if on_dup == 'ignore' and redis.call('EXISTS', jk) == 1 then
     outcomes[i + 1] = 'duplicate'
@@ -94,18 +98,19 @@ for i = 0, n - 1 do
     local keep = {}
     if env ~= '' then keep = { 'env_key', spec.list_key, 'env', env } end
     if start_at and start_at > c.now then
-      record(jk, spec, params, { 'start_at', start_at, 'token', 0, 'status', 'scheduled',
-        unpack(keep) })
+      record(jk, spec, params, { 'start_at', start_at, 'status', 'scheduled', unpack(keep) })
       redis.call('ZADD', c.S, start_at, id)
       if start_at - c.now < horizon_ms then wake = true end
       outcomes[i + 1] = 'scheduled'
     elseif spec.group == '' and not start_at and spec.list_key ~= '' then
-      -- the common case: no group limit, fast path; dispatched with token 1 right here
-      record(jk, spec, params, { 'token', 1, 'status', 'waiting' })
+      -- the common case: no group limit, fast path; dispatched right here, its envelope
+      -- carrying the caller's token
+      record(jk, spec, params, { 'token', token, 'dispatches', 1, 'status', 'waiting' })
+      redis.call('ZADD', c.L, c.dispatch_expiry, id)
       if env ~= '' then redis.call('LPUSH', spec.list_key, env) end
       outcomes[i + 1] = 'dispatched'
     else
-      record(jk, spec, params, { 'token', 0, 'status', 'scheduled', unpack(keep) })
+      record(jk, spec, params, { 'status', 'scheduled', unpack(keep) })
       if make_ready(c, id) then
         outcomes[i + 1] = 'dispatched'
       else

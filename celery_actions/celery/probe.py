@@ -1,0 +1,96 @@
+"""Is a dispatched job's message still in the broker?
+
+A message can be lost in flight on a Redis broker: kombu pops it off the list, then writes
+it to its ``unacked`` hash, and a consumer killed in between (or a ``celery purge``) loses
+it. The pump asks this probe about every dispatched job nobody claimed within
+``actions_dispatch_timeout``: a message still queued (in its priority list) or delivered
+(in ``unacked``) is left alone; one found nowhere is dispatched again under a new token,
+so should it turn up after all it is stale and dropped.
+
+Other brokers hold a message until it is acknowledged, so nothing is reported missing
+there. A list longer than ``SCAN_LIMIT`` is not scanned (its messages are taken as
+queued); that is the price of not blocking the broker on a huge backlog.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from celery import Celery
+
+from ..core.priority import REDIS_TRANSPORTS, Priority
+from ..redis.records import Suspect
+from .config import broker_transport
+
+logger = logging.getLogger("celery_actions")
+SCAN_LIMIT = 100_000
+CHUNK = 1000
+
+
+class BrokerProbe:
+    """Looks for dispatched jobs' messages in a Redis broker."""
+
+    def __init__(self, app: Celery, priorities: dict[Priority, int]) -> None:
+        self.app = app
+        self.priorities = priorities
+        self.enabled = broker_transport(app) in REDIS_TRANSPORTS
+
+    def missing(self, suspects: Sequence[Suspect]) -> list[Suspect]:
+        """The suspects whose message is neither queued nor delivered."""
+        if not self.enabled or not suspects:
+            return []
+        with self.app.connection_for_write() as connection:
+            channel: Any = connection.default_channel
+            client = channel.client
+            wanted = {s.id: s for s in suspects}
+            by_list: dict[str, set[str]] = {}
+            for suspect in suspects:
+                by_list.setdefault(self._list_key(channel, suspect), set()).add(suspect.id)
+            for list_key, ids in by_list.items():
+                for found in self._in_list(client, list_key, ids):
+                    wanted.pop(found, None)
+            if wanted:
+                delivered = b"\n".join(client.hvals(channel.unacked_key))
+                for job_id in list(wanted):
+                    if _marker(job_id) in delivered:
+                        del wanted[job_id]
+        return list(wanted.values())
+
+    def _list_key(self, channel: Any, suspect: Suspect) -> str:
+        task = self.app.tasks.get(suspect.action)
+        options: dict[str, Any] = {}
+        if task is not None:
+            options.update((k, v) for k, v in task._get_exec_options().items() if v is not None)
+        if suspect.celery_queue:
+            options["queue"] = suspect.celery_queue
+        routed = self.app.amqp.router.route(options, suspect.action, (), {}, task)
+        queue = routed["queue"].name
+        priority = self.priorities.get(Priority(suspect.priority), 0)
+        return str(channel._q_for_pri(queue, priority))
+
+    def _in_list(self, client: Any, list_key: str, ids: set[str]) -> set[str]:
+        """Which of ``ids`` have a message in the list (oldest messages read first)."""
+        length = int(client.llen(list_key))
+        if length > SCAN_LIMIT:
+            logger.info(
+                "celery-actions: %s holds %d messages; not scanned for lost ones", list_key, length
+            )
+            return set(ids)
+        markers = {_marker(i): i for i in ids}
+        found: set[str] = set()
+        for end in range(-1, -length - 1, -CHUNK):
+            for message in client.lrange(list_key, end - CHUNK + 1, end):
+                raw = message if isinstance(message, bytes) else str(message).encode()
+                for marker, job_id in markers.items():
+                    if marker in raw:
+                        found.add(job_id)
+            if len(found) == len(ids):
+                break
+        return found
+
+
+def _marker(job_id: str) -> bytes:
+    """How a task message names its id (kombu's JSON: ``"id": "<id>"`` in the headers)."""
+    return f'"id": "{job_id}"'.encode()
