@@ -116,6 +116,11 @@ class Pump(threading.Thread):
                 found.stall_ms / 1000,
             )
         self._mark_failed(found.failed)
+        for hook in runtime.pump_hooks:
+            try:
+                hook()
+            except Exception:
+                logger.exception("celery-actions: pump hook %r failed", hook)
         missing = self.probe.missing(found.suspects)
         if missing:
             for job_id in runtime.dispatcher.lost(missing).ids:

@@ -3,6 +3,7 @@ passed to the tasks, the pump and the handles (nothing looks it up through the a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,9 @@ class Runtime:
         self.app = app
         self.tasks: dict[str, ActionTask] = {}
         """The actions declared on this app, by task name."""
+        self.pump_hooks: list[Callable[[], object]] = []
+        """Called by every worker's pump on each pass (an integration's relay, such as the
+        Django transactional outbox). An exception is logged and the pass goes on."""
 
     @cached_property
     def settings(self) -> Settings:
