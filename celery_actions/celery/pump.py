@@ -4,9 +4,8 @@ Lua call).
 It dispatches due scheduled jobs and retry delays, reclaims the leases of lost workers
 (their jobs run again, their queue slots return), looks for the messages of dispatched
 jobs nobody claimed in time (dispatching again those the broker lost), admits waiting jobs
-into freed slots, and renews the leases of the actions this worker is running. An attempt
-that leaves the pool without recording an outcome (a prefork child killed) is dispatched
-again at once, not when its lease expires.
+into freed slots, and renews the leases of the actions this worker is running. (An attempt
+whose prefork child dies is dispatched again at once by ``request.py``.)
 
 It sleeps until the next due entry or ``actions_pump_interval``, whichever is sooner, and
 wakes early when a producer schedules something sooner than that. When the worker is told
@@ -49,7 +48,6 @@ class Pump(threading.Thread):
         self.probe = BrokerProbe(runtime.app, runtime.priorities)
         self.stopping = threading.Event()
         self.draining = threading.Event()
-        self._held: set[Lease] = set()
         self._wake_client: redis.Redis | None = None
 
     def stop(self) -> None:
@@ -88,21 +86,8 @@ class Pump(threading.Thread):
             self.runtime.store.forget_worker(self.worker_name)
 
     def _track(self) -> set[Lease]:
-        """The attempts running now; those that left the pool since the last look without
-        recording an outcome are dispatched again."""
-        held = set(self.leases())
-        gone = sorted(self._held - held)
-        self._held = held
-        if gone:
-            redispatched = self.runtime.dispatcher.abandon(gone)
-            for job_id in redispatched.ids:
-                logger.warning(
-                    "celery-actions: %s stopped running here without an outcome (pool child "
-                    "lost?); dispatched again",
-                    job_id,
-                )
-            self._mark_failed(redispatched.failed)
-        return held
+        """The attempts this worker's pool is running now."""
+        return set(self.leases())
 
     def pump_once(self) -> float:
         """One pass; returns how long to sleep before the next one."""

@@ -37,6 +37,7 @@ class ActionTask(Task):  # type: ignore[misc]
 
     acks_late = True
     reject_on_worker_lost = True
+    Request = "celery_actions.celery.request:ActionRequest"
     typing = False  # params are checked by the action's own model
     runtime: Runtime
     params_model: ParamsModel

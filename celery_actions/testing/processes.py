@@ -116,6 +116,12 @@ class WorkerProcess:
             if sig == signal.SIGKILL:
                 self.proc.wait(10)
 
+    def terminate(self) -> None:
+        """SIGTERM to the main process only, as a process manager does for a deploy
+        (systemd with ``KillMode=mixed``, Kubernetes, supervisord): a warm shutdown."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+
     def stop(self, timeout: float = 15.0) -> None:
         """Warm shutdown (SIGTERM), then SIGKILL if it hangs."""
         if self.proc is None or self.proc.poll() is not None:
