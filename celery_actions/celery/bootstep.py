@@ -12,6 +12,7 @@ from celery.worker import state as worker_state
 from ..core.protocol import TOKEN_HEADER
 from ..redis import scripts
 from ..redis.checks import check_redis
+from .compat import patch_kombu
 from .config import check_worker_settings, warn_all
 from .pump import Pump
 from .runtime import Runtime
@@ -39,6 +40,7 @@ class ActionsStep(bootsteps.StartStopStep):  # type: ignore[misc]
         self.pump: Pump | None = None
 
     def start(self, worker: Any) -> None:
+        patch_kombu()
         runtime = self.runtime
         client = runtime.store.client
         problems = check_redis(client) + check_worker_settings(
