@@ -14,6 +14,7 @@ import redis
 from celery import Celery
 
 from celery_actions import Actions
+from celery_actions.testing import wait_for
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 BROKER_URL = os.environ.get("BROKER_URL", REDIS_URL)
@@ -67,16 +68,23 @@ def record(key: str, value: str) -> str:
     return value
 
 
+def _hold(key: str, release: str, timeout: float) -> None:
+    r.rpush(key, "started")
+    wait_for(lambda: r.exists(release), timeout, interval=0.01, what=f"{release} (never released)")
+
+
 @actions.action(retries=0)
 def hold(key: str, release: str, timeout: float = 30.0) -> str:
     """Marks itself started in ``key`` and runs until ``release`` exists in Redis."""
-    r.rpush(key, "started")
-    deadline = time.monotonic() + timeout
-    while not r.exists(release):
-        if time.monotonic() > deadline:
-            raise TimeoutError("never released")
-        time.sleep(0.01)
+    _hold(key, release, timeout)
     return "released"
+
+
+@actions.action(retries=0)
+def hold_then_fail(key: str, release: str, message: str, timeout: float = 30.0) -> None:
+    """Like ``hold``, then fails with ``CustomError(message)`` once released."""
+    _hold(key, release, timeout)
+    raise CustomError(message)
 
 
 @actions.action(retries=0)

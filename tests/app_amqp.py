@@ -7,12 +7,12 @@ argument never clashes with an older declaration) come from the environment.
 from __future__ import annotations
 
 import os
-import time
 
 import redis
 from celery import Celery
 
 from celery_actions import Actions
+from celery_actions.testing import wait_for
 
 REDIS_URL = os.environ["REDIS_URL"]
 app = Celery("tests_amqp", broker=os.environ["AMQP_URL"], backend=REDIS_URL)
@@ -32,7 +32,5 @@ def record(key: str, value: str) -> str:
 @actions.action(retries=0)
 def hold(key: str, release: str) -> str:
     r.rpush(key, "started")
-    deadline = time.monotonic() + 30
-    while not r.exists(release) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for(lambda: r.exists(release), 30, interval=0.01, what=f"{release} (never released)")
     return "released"

@@ -7,6 +7,9 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from celery_actions.redis.keys import Keys
+from tests.helpers import Broker
+
 pytest_plugins = ["celery_actions.testing.fixtures"]
 
 
@@ -47,3 +50,15 @@ def tapp(redis_url: str):
     from tests import app
 
     return app
+
+
+@pytest.fixture
+def keys(tapp) -> Keys:
+    """The Redis key names of tests.app's Actions (the default prefix)."""
+    return tapp.actions.runtime.store.keys
+
+
+@pytest.fixture
+def broker(r: redis.Redis) -> Broker:
+    """The messages Celery's Redis transport holds (queues and unacknowledged)."""
+    return Broker(r)

@@ -7,11 +7,15 @@ import pytest
 from celery_actions import ActionsError, DuplicateActionId, InvalidOptions, InvalidParams
 
 
-def broker_state(r):
-    """Every broker list length and the number of job records."""
-    lists = {k: r.llen(k) for k in r.scan_iter("celery*") if r.type(k) == "list"}
-    jobs = sum(1 for _ in r.scan_iter("actions:job:*"))
-    return lists, jobs, r.zcard("actions:scheduled")
+@pytest.fixture
+def state(broker, keys, r):
+    """Reads every broker list's length, the number of job records and the schedule's."""
+
+    def read():
+        jobs = sum(1 for _ in r.scan_iter(keys.job_pattern))
+        return broker.every_length(), jobs, r.zcard(keys.scheduled)
+
+    return read
 
 
 @pytest.mark.parametrize(
@@ -31,10 +35,10 @@ def broker_state(r):
     ],
 )  # fmt: skip
 def test_bad_input_raises_and_nothing_is_recorded_or_published(
-    tapp, r, params, options, error, field
+    tapp, state, params, options, error, field
 ):
     # Given the broker and the job store as they are
-    before = broker_state(r)
+    before = state()
     # When an enqueue has one bad field
     with pytest.raises(error) as caught:
         tapp.actions.enqueue(tapp.add, params, options)
@@ -43,35 +47,44 @@ def test_bad_input_raises_and_nothing_is_recorded_or_published(
     assert caught.value.field == field
     assert field.split(".")[-1] in str(caught.value)
     # And nothing was recorded or published
-    assert broker_state(r) == before
+    assert state() == before
 
 
-def test_bulk_with_one_bad_item_enqueues_nothing(tapp, r, uid):
-    before = broker_state(r)
+def test_bulk_with_one_bad_item_enqueues_nothing(tapp, state, uid):
+    # Given the broker and the job store as they are
+    before = state()
+    # When a bulk has one bad item
     items = [{"a": 1}, {"a": 2}, {"a": "x"}, {"a": 4}]
     with pytest.raises(InvalidParams) as caught:
         tapp.actions.enqueue_many(tapp.add, items, {"id": f"bulk-{uid}"})
+    # Then the error names the item and its field, and nothing of the bulk was enqueued
     assert caught.value.field == "[2].a"
     assert "item 2" in str(caught.value)
-    assert broker_state(r) == before
+    assert state() == before
 
 
-def test_bulk_with_a_taken_id_enqueues_nothing(tapp, r, uid):
+def test_bulk_with_a_taken_id_enqueues_nothing(tapp, state, uid):
+    # Given an action that holds id <base>-1
     tapp.actions.enqueue(tapp.add, {"a": 1}, {"id": f"b-{uid}-1", "startAt": "2099-01-01T00:00Z"})
-    before = broker_state(r)
+    before = state()
+    # When a bulk of three with ids <base>-0..2 is enqueued
     with pytest.raises(DuplicateActionId):
         tapp.actions.enqueue_many(tapp.add, [{"a": 1}] * 3, {"id": f"b-{uid}"})
-    assert broker_state(r) == before
+    # Then it is refused whole: nothing was recorded or published
+    assert state() == before
 
 
-def test_enqueueing_something_that_is_not_an_action_is_a_type_error_naming_it(tapp, r):
+def test_enqueueing_something_that_is_not_an_action_is_a_type_error_naming_it(tapp, state):
+    # Given a plain function, an unknown task name and a number
     def not_an_action(a: int) -> int:
         return a
 
-    before = broker_state(r)
+    before = state()
+    # When each is enqueued, then it is a TypeError (and an ActionsError) that names it
     for thing, named in ((not_an_action, "not_an_action"), ("tests.app.nope", "nope"),
                          (42, "builtins.int")):  # fmt: skip
         with pytest.raises(TypeError, match=f"{named}.* is not an action") as caught:
             tapp.actions.enqueue(thing, {"a": 1})
         assert isinstance(caught.value, ActionsError)
-    assert broker_state(r) == before
+    # And nothing was recorded or published
+    assert state() == before

@@ -15,6 +15,7 @@ import redis
 from celery_actions import ActionStatus, ConfigurationError
 from celery_actions.redis.checks import check_redis
 from celery_actions.testing import WorkerProcess, wait_for
+from tests.helpers import group_keys_pattern
 
 FAST = {"ACTIONS_LEASE_TIMEOUT": "2", "ACTIONS_PUMP_INTERVAL": "0.2"}
 
@@ -32,7 +33,7 @@ def two_workers(redis_url):
 
 
 @pytest.mark.parametrize("limit", [1, 3])
-def test_running_actions_never_exceed_the_limit(tapp, two_workers, r, uid, limit):
+def test_running_actions_never_exceed_the_limit(tapp, two_workers, r, keys, uid, limit):
     # Given two worker processes with 12 threads between them
     key = f"gate-{uid}"
     queue = {"name": f"q-{uid}", "maxConcurrency": limit}
@@ -43,18 +44,21 @@ def test_running_actions_never_exceed_the_limit(tapp, two_workers, r, uid, limit
         h.result(timeout=60)
     assert int(r.get(f"{key}:max")) == limit
     # And an idle queue leaves no keys behind
-    assert not list(r.scan_iter(f"actions:q:q-{uid}:*"))
-    assert r.zscore("actions:queues", f"q-{uid}") is None
+    assert not list(r.scan_iter(group_keys_pattern(keys, f"q-{uid}")))
+    assert r.zscore(keys.groups, f"q-{uid}") is None
 
 
 def test_waiting_status_has_a_reason(tapp, two_workers, r, uid, redis_url):
+    # Given a queue of limit 2 whose two slots are held by running actions
     queue = {"name": f"emails-{uid}", "maxConcurrency": 2}
     holders = [
         tapp.actions.enqueue(tapp.hold, {"key": f"s-{uid}", "release": f"rel-{uid}"}, queue=queue)
         for _ in range(2)
     ]
     wait_for(lambda: all(h.status() is ActionStatus.RUNNING for h in holders), what="running")
+    # When a third action of the queue is enqueued
     third = tapp.actions.enqueue(tapp.add, {"a": 1}, queue=queue)
+    # Then it waits, and its status says why
     info = third.info()
     assert info.status is ActionStatus.WAITING
     assert info.reason == f"queue emails-{uid}: 2 of 2 slots in use"
@@ -67,15 +71,18 @@ def test_waiting_status_has_a_reason(tapp, two_workers, r, uid, redis_url):
     assert (shown["limit"], shown["running"], shown["waiting"]) == (2, 2, 1)
     assert {h["id"] for h in shown["holders"]} == {h.id for h in holders}
     assert all(h["status"] == "running" and h["worker"] for h in shown["holders"])
+    # And once the holders are released, it runs
     r.set(f"rel-{uid}", 1)
     assert third.result(timeout=20) == 1
 
 
-def test_priority_order_inside_a_limited_queue(tapp, two_workers, r, uid):
+def test_priority_order_inside_a_limited_queue(tapp, two_workers, r, keys, uid):
+    # Given a queue of limit 1 whose slot is held by a running action
     queue = f"prio-{uid}"
     busy = tapp.actions.enqueue(tapp.hold, {"key": f"s-{uid}", "release": f"rel-{uid}"},
                                 queue=queue)  # fmt: skip
     wait_for(lambda: busy.status() is ActionStatus.RUNNING, what="busy")
+    # When actions of mixed priorities join it
     key = f"order-{uid}"
     order = ["low", "default", "high", "low", "high"]
     handles = [
@@ -85,11 +92,12 @@ def test_priority_order_inside_a_limited_queue(tapp, two_workers, r, uid):
     ]  # fmt: skip
     assert all(h.status() is ActionStatus.WAITING for h in handles)
     # (each keeps its Celery envelope, pushed by the Lua admission itself when a slot frees)
-    assert all(r.hexists(f"actions:job:{h.id}", "env") for h in handles)
+    assert all(r.hexists(keys.job(h.id), "env") for h in handles)
     r.set(f"rel-{uid}", 1)
     for h in handles:
         h.result(timeout=20)
-    assert not any(r.hexists(f"actions:job:{h.id}", "env") for h in handles)
+    # Then they ran highest priority first, arrival order within one, and kept no envelope
+    assert not any(r.hexists(keys.job(h.id), "env") for h in handles)
     assert r.lrange(key, 0, -1) == ["high-2", "high-4", "default-1", "low-0", "low-3"]
 
 
@@ -111,6 +119,7 @@ def test_a_retry_delay_frees_the_slot(tapp, two_workers, r, uid):
 
 
 def test_scheduled_actions_go_through_the_gate_when_due(tapp, two_workers, r, uid):
+    # Given six actions of a limit-2 queue, scheduled 1 s ahead
     key = f"gate-{uid}"
     queue = {"name": f"sched-{uid}", "maxConcurrency": 2}
     start_at = datetime.now(UTC) + timedelta(seconds=1)
@@ -118,13 +127,15 @@ def test_scheduled_actions_go_through_the_gate_when_due(tapp, two_workers, r, ui
         tapp.gated, [{"key": key, "ms": 200}] * 6, queue=queue, start_at=start_at
     )
     assert {h.status() for h in handles} == {ActionStatus.SCHEDULED}
+    # When they are due and run
     for h in handles:
         h.result(timeout=30)
+    # Then two at most ran at once (and two did), none before its time
     assert int(r.get(f"{key}:max")) == 2
     assert min(int(t) for t in r.lrange(f"{key}:log", 0, -1)) >= start_at.timestamp() * 1000
 
 
-def test_sigkill_returns_the_slot_and_the_action_completes(tapp, start_worker, r, uid):
+def test_sigkill_returns_the_slot_and_the_action_completes(tapp, start_worker, r, keys, uid):
     # Given a limit-1 queue whose action runs on worker A, and one more waiting
     queue = f"kill-{uid}"
     only_here = ("-Q", queue)  # a Celery queue only this test's workers consume
@@ -144,7 +155,7 @@ def test_sigkill_returns_the_slot_and_the_action_completes(tapp, start_worker, r
     assert victim.result(timeout=30) == "done"
     assert waiter.result(timeout=30) == "w"
     assert r.llen(f"v-{uid}") == 2
-    wait_for(lambda: r.zcard(f"actions:q:{queue}:slots") == 0, what="slots empty")
+    wait_for(lambda: r.zcard(keys.group_slots(queue)) == 0, what="slots empty")
 
 
 def test_worker_refuses_an_evicting_redis(redis_url):
@@ -176,15 +187,14 @@ def test_an_allkeys_policy_without_a_memory_limit_evicts_nothing_and_is_accepted
         client.config_set("maxmemory-policy", "noeviction")
 
 
-def test_a_thousand_queue_names_leave_nothing_behind(tapp, two_workers, r, uid):
+def test_a_thousand_queue_names_leave_nothing_behind(tapp, two_workers, r, keys, uid):
     # Given one queue per customer, a thousand of them
     items = [({"a": i}, {"queue": f"cust-{uid}-{i}"}) for i in range(1000)]
     # When each runs one action
     handles = tapp.actions.enqueue_many(tapp.add, items)
     assert handles.results(timeout=60) == list(range(1000))
     # Then no key of any of them remains, and no queue is listed as active
-    assert not list(r.scan_iter(f"actions:q:cust-{uid}-*", count=10_000))
-    keys = tapp.actions.runtime.store.keys
+    assert not list(r.scan_iter(group_keys_pattern(keys, f"cust-{uid}-*"), count=10_000))
     active = r.zrange(keys.groups, 0, -1)
     assert not [name for name in active if name.startswith(f"cust-{uid}-")]
     assert not [name for name in r.hkeys(keys.group_limits) if name.startswith(f"cust-{uid}-")]

@@ -14,7 +14,8 @@ from celery_actions.testing import wait_for
 RETRY_NONE = '{"retry":{"n":0,"i":1000,"m":null,"f":2,"r":false,"d":1000}}'
 
 
-def test_a_hard_time_limit_is_a_failed_attempt_and_frees_the_slot(tapp, start_worker, r, uid):
+def test_a_hard_time_limit_is_a_failed_attempt_and_frees_the_slot(tapp, start_worker, r, keys,
+                                                                  uid):  # fmt: skip
     # Given a prefork worker and an action killed by its 1 s hard time limit, 1 retry
     queue = f"tl-{uid}"
     start_worker("tests.app", pool="prefork", concurrency=2, args=("-Q", queue))
@@ -31,7 +32,7 @@ def test_a_hard_time_limit_is_a_failed_attempt_and_frees_the_slot(tapp, start_wo
     assert (info.status, info.attempts, info.failures) == (ActionStatus.FAILED, 2, 2)
     assert info.error_type == "billiard.exceptions.TimeLimitExceeded"  # celery re-exports it
     assert r.llen(key) == 2
-    assert r.zcard(f"actions:q:{queue}:slots") == 0
+    assert r.zcard(keys.group_slots(queue)) == 0
 
 
 def test_params_are_validated_again_on_the_worker(tapp, module_worker, uid):

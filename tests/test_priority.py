@@ -36,6 +36,7 @@ def run_priority_scenario(actions, hold, record, r, uid, **enqueue_options):
 
 
 def test_priority_orders_execution_on_redis(tapp, start_worker, r, uid):
+    # Given a single-slot worker on its own Celery queue; then priorities order execution
     queue = f"prio-{uid}"
     start_worker("tests.app", concurrency=1, args=("-Q", queue))
     got = run_priority_scenario(tapp.actions, tapp.hold, tapp.record, r, uid, celery_queue=queue)
@@ -52,16 +53,19 @@ def _rabbitmq_reachable() -> bool:
 
 @pytest.mark.skipif(not _rabbitmq_reachable(), reason="RabbitMQ is not running on 127.0.0.1:5672")
 def test_priority_orders_execution_on_rabbitmq(redis_url, start_worker, r, uid):
+    # Given an app on RabbitMQ (a per-test queue), with its own key prefix on the Redis
     queue = f"ca-test-{uuid.uuid4().hex[:8]}"
     env = {"AMQP_URL": AMQP_URL, "AMQP_QUEUE": queue, "REDIS_URL": redis_url}
     os.environ.update(env)
     amqp_app = importlib.import_module("tests.app_amqp")
     amqp_app.app.conf.task_default_queue = queue
-    start_worker("tests.app_amqp", concurrency=1, env=env, key_prefix="amqp-actions:")
+    amqp_keys = amqp_app.actions.runtime.store.keys
+    assert amqp_keys != Keys()  # the configured prefix, apart from tests.app's
+    start_worker("tests.app_amqp", concurrency=1, env=env, key_prefix=amqp_keys.prefix)
     try:
+        # Then priorities order execution there too
         got = run_priority_scenario(amqp_app.actions, amqp_app.hold, amqp_app.record, r, uid)
         assert got == EXPECTED
-        assert Keys("amqp-actions:").job("x").startswith("amqp-actions:")
         # And bulks (generated and given ids) go through kombu's publisher there
         key = f"bulk-{uid}"
         generated = amqp_app.actions.enqueue_many(
@@ -73,7 +77,10 @@ def test_priority_orders_execution_on_rabbitmq(redis_url, start_worker, r, uid):
         assert generated.results(timeout=30) == [str(i) for i in range(20)]
         assert given.results(timeout=30) == [str(i) for i in range(20, 25)]
         assert sorted(r.lrange(key, 0, -1), key=int) == [str(i) for i in range(25)]
-        assert r.zcard("amqp-actions:scheduled") == 0  # every outbox entry confirmed
+        assert r.zcard(amqp_keys.scheduled) == 0  # every outbox entry confirmed
+        # And the records are kept under the app's prefix, not the default one
+        assert all(r.exists(amqp_keys.job(h.id)) for h in (*generated, *given))
+        assert not any(r.exists(Keys().job(h.id)) for h in (*generated, *given))
     finally:
         with amqp_app.app.connection() as conn:
             conn.default_channel.queue_delete(queue)

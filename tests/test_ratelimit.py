@@ -27,9 +27,11 @@ def limited(redis_url, uid):
 
 
 def test_single_enqueues_over_the_burst_raise_too_many_requests(limited):
+    # Given a full bucket: as many enqueues as it holds
     actions, noop = limited
     for i in range(10):  # the bucket holds rate x burst = 10
         actions.enqueue(noop, {"n": i})
+    # When one more is enqueued, then it is refused, saying when to try again
     with pytest.raises(TooManyRequests) as caught:
         actions.enqueue(noop, {"n": 10})
     assert 0 < caught.value.retry_after <= 0.2 + 0.05  # one slot drains in 1/5 s
@@ -37,14 +39,17 @@ def test_single_enqueues_over_the_burst_raise_too_many_requests(limited):
 
 
 def test_a_batch_is_admitted_whole_or_refused_whole(limited, redis_url, uid):
+    # Given a bucket of 10 with 8 taken by a batch
     actions, noop = limited
     handles = actions.enqueue_many(noop, [{"n": i} for i in range(8)])
     assert len(handles) == 8
     before = actions.runtime.store.client.dbsize()
+    # When a batch of 5 is enqueued, then it is refused whole
     with pytest.raises(TooManyRequests) as caught:
         actions.enqueue_many(noop, [{"n": i} for i in range(5)])  # 8 + 5 > 10
     assert caught.value.retry_after > 0
     assert actions.runtime.store.client.dbsize() == before  # nothing of the batch was written
+    # And a batch larger than the bucket could ever hold says so
     with pytest.raises(TooManyRequests, match="larger than the enqueue burst capacity"):
         actions.enqueue_many(noop, [{"n": i} for i in range(11)])
 

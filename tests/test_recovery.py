@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import signal
 from datetime import UTC, datetime, timedelta
 
-from celery_actions import ActionStatus
+import pytest
+
+from celery_actions import ActionStatus, WorkerLost
+from celery_actions.redis.records import JobSpec, NewJob
 from celery_actions.testing import wait_for
 
 FAST_LEASE = {"ACTIONS_LEASE_TIMEOUT": "2", "ACTIONS_PUMP_INTERVAL": "0.2"}
 
 
-def in_flight(r, job_id):
-    """True while a message of this job is unacknowledged or queued in the broker."""
-    lists = ["celery"] + [f"celery\x06\x16{p}" for p in (3, 6, 9)]
-    queued = any(job_id in m for name in lists for m in r.lrange(name, 0, -1))
-    return queued or any(job_id in entry for entry in r.hvals("unacked"))
-
-
-def test_sigkilled_workers_action_completes_on_another_worker(tapp, start_worker, r, uid):
+def test_sigkilled_workers_action_completes_on_another_worker(tapp, start_worker, r, keys, uid):
     # Given an action running on worker A
     key = f"starts-{uid}"
     a = start_worker("tests.app", env=FAST_LEASE, concurrency=2)
@@ -36,10 +33,12 @@ def test_sigkilled_workers_action_completes_on_another_worker(tapp, start_worker
     assert r.llen(key) == 2
     # A lost worker is not a failed attempt: no retry was spent (retries=0)
     assert info.failures == 0
-    assert r.zscore("actions:leases", h.id) is None
+    # And its lease is gone
+    assert r.zscore(keys.leases, h.id) is None
 
 
-def test_long_action_past_a_tiny_visibility_timeout_runs_once(tapp, start_worker, r, uid):
+def test_long_action_past_a_tiny_visibility_timeout_runs_once(tapp, start_worker, broker, r,
+                                                              uid):  # fmt: skip
     # Given a 1 s broker visibility timeout (the message is restored while still running)
     env = {"VISIBILITY_TIMEOUT": "1"}
     workers = [start_worker("tests.app", env=env, concurrency=2) for _ in range(2)]
@@ -48,64 +47,60 @@ def test_long_action_past_a_tiny_visibility_timeout_runs_once(tapp, start_worker
     h = tapp.actions.enqueue(tapp.slow, {"key": key, "seconds": 3})
     assert h.result(timeout=30) == "done"
     # Then once the broker has nothing left in flight, it ran exactly once
-    wait_for(lambda: not in_flight(r, h.id), what="its messages to drain")
+    wait_for(lambda: not broker.holds(h.id), what="its messages to drain")
     assert r.llen(key) == 1
     # And the broker did deliver it more than once (the scenario really happened)
     received = sum(w.output().count(f"[{h.id}] received") for w in workers)
     assert received >= 2
 
 
-def test_schedule_past_a_tiny_visibility_timeout_runs_once(tapp, start_worker, r, uid):
+def test_schedule_past_a_tiny_visibility_timeout_runs_once(tapp, start_worker, broker, r, uid):
+    # Given a 1 s broker visibility timeout, and an action scheduled 3 s ahead
     env = {"VISIBILITY_TIMEOUT": "1"}
     start_worker("tests.app", env=env, concurrency=2)
     start_worker("tests.app", env=env, concurrency=2)
     key = f"starts-{uid}"
     start_at = datetime.now(UTC) + timedelta(seconds=3)
     h = tapp.actions.enqueue(tapp.slow, {"key": key, "seconds": 0}, start_at=start_at)
+    # When it has run
     assert h.result(timeout=30) == "done"
-    wait_for(lambda: not in_flight(r, h.id), what="its messages to drain")
+    # Then once the broker has nothing left in flight, it ran exactly once, not early
+    wait_for(lambda: not broker.holds(h.id), what="its messages to drain")
     starts = [int(x) for x in r.lrange(key, 0, -1)]
     assert len(starts) == 1
     assert starts[0] >= int(start_at.timestamp() * 1000)
 
 
-def test_a_lost_publish_is_sent_again_by_the_pump(tapp, start_worker, r, uid):
+def test_a_lost_publish_is_sent_again_by_the_pump(tapp, start_worker, r, keys, uid):
     # Given a job recorded but whose message never reached the broker (publisher crashed)
-    from celery_actions.redis.records import JobSpec, NewJob
-
     writer = tapp.actions.runtime.writer
     retry = '{"retry":{"n":0,"i":1000,"m":null,"f":2,"r":false,"d":1000}}'
     job = NewJob(f"orphan-{uid}", JobSpec("tests.app.add", retry, "default"), '{"a":3,"b":4}')
     enqueued = writer.enqueue([job], "error")
     assert enqueued.outcomes == ["dispatched"] and enqueued.dispatch.rows  # never published
-    r.zadd("actions:scheduled", {job.id: 0})  # let the outbox reservation lapse at once
+    r.zadd(keys.scheduled, {job.id: 0})  # let the outbox reservation lapse at once
     # When a worker's pump runs
     start_worker("tests.app", env=FAST_LEASE)
     # Then the job is dispatched again and completes
     assert tapp.actions.handle(tapp.add, job.id).result(timeout=20) == 7
 
 
-def test_poison_message_that_kills_its_worker_fails_after_max_lost(tapp, start_worker, r, uid):
+def test_poison_message_that_kills_its_worker_fails_after_max_lost(tapp, start_worker, r, keys,
+                                                                   uid):  # fmt: skip
     # Given an action whose lease keeps expiring (simulated: the record says it ran 3 times)
     h = tapp.actions.enqueue(tapp.add, {"a": 1}, {"startAt": "2099-01-01T00:00Z"})
-    r.hset(f"actions:job:{h.id}", mapping={"status": "running", "lost": 3})
-    r.zrem("actions:scheduled", h.id)
-    r.zadd("actions:leases", {h.id: 0})
+    r.hset(keys.job(h.id), mapping={"status": "running", "lost": 3})
+    r.zrem(keys.scheduled, h.id)
+    r.zadd(keys.leases, {h.id: 0})
     # When a pump reclaims it a 4th time
     start_worker("tests.app", env=FAST_LEASE)
     # Then it fails with WorkerLost instead of looping
-    from celery_actions import WorkerLost
-
     wait_for(lambda: h.status() is ActionStatus.FAILED, what="failed")
-    try:
+    with pytest.raises(WorkerLost, match=re.escape(h.id)):
         h.result(timeout=10)
-    except WorkerLost as exc:
-        assert h.id in str(exc)
-    else:
-        raise AssertionError("expected WorkerLost")
 
 
-def test_a_due_scheduled_action_is_dispatched_once(tapp, r, uid):
+def test_a_due_scheduled_action_is_dispatched_once(tapp, broker, r, keys, uid):
     # Given a scheduled action on the fast path (its envelope kept in the record), due soon,
     # on a Celery queue no worker consumes
     queue = f"once-{uid}"
@@ -117,7 +112,7 @@ def test_a_due_scheduled_action_is_dispatched_once(tapp, r, uid):
     first, second = tapp.actions.runtime.store.pump(), tapp.actions.runtime.store.pump()
     # Then its stored envelope was pushed once, and nothing is left due or to publish
     assert not first.dispatch.rows and not second.dispatch.rows
-    assert sum(r.llen(k) for k in r.scan_iter(f"{queue}*")) == 1
-    assert r.zscore("actions:scheduled", handle.id) is None
-    assert r.hget(f"actions:job:{handle.id}", "dispatches") == "1"
+    assert broker.queued(queue) == 1
+    assert r.zscore(keys.scheduled, handle.id) is None
+    assert r.hget(keys.job(handle.id), "dispatches") == "1"
     handle.cancel()
