@@ -52,6 +52,15 @@ class Broker:
         got = {name: self.r.lrange(name, 0, -1) for name in self.lists_of(queue)}
         return {name: [json.loads(m) for m in raw] for name, raw in got.items() if raw}
 
+    def take(self, task_id: str, queue: str = "celery") -> bool:
+        """Remove a task's message from its queue, as a consumer killed between kombu's pop
+        and its ``unacked`` write loses it; True if there was one."""
+        for name in self.lists_of(queue):
+            for raw in self.r.lrange(name, 0, -1):
+                if json.loads(raw)["headers"]["id"] == task_id:
+                    return self.r.lrem(name, 1, raw) == 1
+        return False
+
     def clear(self, queue: str = "celery") -> None:
         """Drop every message waiting in a queue."""
         self.r.delete(*self.lists_of(queue))

@@ -11,25 +11,9 @@ import pytest
 from celery import Celery
 
 from celery_actions import ActionStatus
-from celery_actions.redis.keys import Keys
 from celery_actions.testing import wait_for
 
-KEYS = Keys()
 FAST = {"ACTIONS_LEASE_TIMEOUT": "2", "ACTIONS_PUMP_INTERVAL": "0.2"}
-
-
-def broker_lists(r) -> list[str]:
-    """The Redis broker's queue lists (every priority of every queue)."""
-    return [k for k in r.scan_iter() if r.type(k) == "list" and not k.startswith(KEYS.prefix)]
-
-
-def pop_message_of(r, job_id: str) -> bool:
-    """Take a job's message off the broker, as a consumer killed mid-fetch would."""
-    for name in broker_lists(r):
-        for message in r.lrange(name, 0, -1):
-            if f'"id": "{job_id}"' in message:
-                return r.lrem(name, 1, message) == 1
-    return False
 
 
 @pytest.mark.parametrize("pool", ["prefork", "threads", "gevent"])
@@ -83,34 +67,36 @@ def test_a_killed_pool_child_is_dispatched_again_at_once(tapp, start_worker, r, 
 
 
 @pytest.mark.parametrize("gated", [False, True])
-def test_a_message_lost_in_flight_is_dispatched_again_once(tapp, start_worker, r, uid, gated):
+def test_a_message_lost_in_flight_is_dispatched_again_once(
+    tapp, keys, start_worker, r, broker, uid, gated
+):
     # Given an action dispatched while no worker runs
     key = f"lost-{uid}"
     options = {"queue": {"name": f"lost-{uid}", "maxConcurrency": 1}} if gated else {}
     h = tapp.actions.enqueue(tapp.record, {"key": key, "value": "v"}, options)
     # When its message vanishes from the broker (popped by a consumer killed mid-fetch)
-    assert pop_message_of(r, h.id)
-    r.zadd(KEYS.leases, {h.id: 0})  # and its dispatch timeout has passed
+    assert broker.take(h.id)
+    r.zadd(keys.leases, {h.id: 0})  # and its dispatch timeout has passed
     # Then a worker's pump finds it missing and sends it again
     start_worker("tests.app", env=FAST)
     assert h.result(timeout=30) == "v"
     assert r.lrange(key, 0, -1) == ["v"]
-    assert r.hget(KEYS.job(h.id), "dispatches") == "2"
+    assert r.hget(keys.job(h.id), "dispatches") == "2"
 
 
-def test_a_message_still_queued_is_not_dispatched_again(tapp, start_worker, r, uid):
+def test_a_message_still_queued_is_not_dispatched_again(tapp, keys, start_worker, r, broker, uid):
     # Given an action dispatched to a Celery queue no worker consumes, past its timeout
     h = tapp.actions.enqueue(tapp.add, {"a": 1}, celery_queue=f"idle-{uid}")
     start_worker("tests.app", env={**FAST, "ACTIONS_DISPATCH_TIMEOUT": "0.5"})
-    r.zadd(KEYS.leases, {h.id: 0})  # its dispatch lease lapses now
-    wait_for(lambda: (r.zscore(KEYS.leases, h.id) or 0) > 0, what="the pump to look at it")
+    r.zadd(keys.leases, {h.id: 0})  # its dispatch lease lapses now
+    wait_for(lambda: (r.zscore(keys.leases, h.id) or 0) > 0, what="the pump to look at it")
     # Then its message was found in the broker: it is not dispatched a second time
-    assert r.hget(KEYS.job(h.id), "dispatches") == "1"
-    assert sum(r.llen(k) for k in broker_lists(r) if k.startswith(f"idle-{uid}")) == 1
+    assert r.hget(keys.job(h.id), "dispatches") == "1"
+    assert broker.queued(f"idle-{uid}") == 1
     h.cancel()
 
 
-def test_forged_messages_are_dropped_never_run(tapp, module_worker, r, uid):
+def test_forged_messages_are_dropped_never_run(tapp, keys, module_worker, r, uid):
     # Given an action waiting for the slot of a limit-1 queue
     queue = {"name": f"forge-{uid}", "maxConcurrency": 1}
     release = f"rel-{uid}"
@@ -125,7 +111,7 @@ def test_forged_messages_are_dropped_never_run(tapp, module_worker, r, uid):
         "tests.app.record", kwargs={"key": key, "value": "forged"}, task_id=job.id,
         headers={"actions_token": "1"},
     )  # fmt: skip
-    running_token = r.hget(KEYS.job(holder.id), "token")
+    running_token = r.hget(keys.job(holder.id), "token")
     forger.send_task(
         "tests.app.add",
         kwargs={"a": 1},
@@ -144,14 +130,14 @@ def test_forged_messages_are_dropped_never_run(tapp, module_worker, r, uid):
     assert holder.result(timeout=20) == "released"
     assert job.result(timeout=20) == "real"
     assert r.lrange(key, 0, -1) == ["real"]
-    token = r.hget(KEYS.job(job.id), "token")
+    token = r.hget(keys.job(job.id), "token")
     assert token is not None and len(token) >= 17  # 64 random bits and a counter, in hex
 
 
-def test_dead_workers_are_pruned(tapp, start_worker, r):
+def test_dead_workers_are_pruned(tapp, keys, start_worker, r):
     # Given a worker that stopped heartbeating ten minutes ago
-    r.zadd(KEYS.workers, {"ghost@dead": int(time.time() * 1000) - 600_000})
+    r.zadd(keys.workers, {"ghost@dead": int(time.time() * 1000) - 600_000})
     # When a live worker heartbeats
     start_worker("tests.app", env=FAST)
     # Then the dead one is no longer listed
-    wait_for(lambda: r.zscore(KEYS.workers, "ghost@dead") is None, what="the ghost pruned")
+    wait_for(lambda: r.zscore(keys.workers, "ghost@dead") is None, what="the ghost pruned")
