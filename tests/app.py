@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 import redis
 from celery import Celery
@@ -123,3 +124,9 @@ def too_slow(key: str, seconds: float) -> str:
     r.rpush(key, _now_ms())
     time.sleep(seconds)
     return "done"
+
+
+@actions.action(retries=0)
+def echo(payload: Any = None) -> Any:
+    """Returns its payload (params of any shape)."""
+    return payload

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..celery.envelopes import Envelopes, JobEnvelopes, Lineage
 from ..celery.template import Template
+from ..core.params import check_size
 from ..core.resolve import ResolvedOptions
 from ..redis.records import JobSpec, NewJob
 from ..redis.store import nonce
@@ -27,16 +28,27 @@ class JobBuilder:
     """Builds the jobs of one spec: params JSON and, on the Redis broker fast path, the
     Celery envelope and the ``task-sent`` event body."""
 
-    __slots__ = ("_dump", "_envelopes", "_nonce", "_stamped", "_tokens", "spec", "start_at_ms")
+    __slots__ = (
+        "_dump",
+        "_envelopes",
+        "_max_bytes",
+        "_nonce",
+        "_stamped",
+        "_tokens",
+        "spec",
+        "start_at_ms",
+    )
 
     def __init__(
         self,
         task: ActionTask,
         resolved: ResolvedOptions,
         envelopes: Envelopes | None,
+        max_params_bytes: int,
         lineage: Lineage | None = None,
     ) -> None:
         self._dump = task.params_model.dump_json
+        self._max_bytes = max_params_bytes
         celery_queue = resolved.celery_queue or ""
         route = None if envelopes is None else envelopes.route(task.name, celery_queue)
         self.spec = JobSpec(
@@ -67,6 +79,7 @@ class JobBuilder:
     def build(self, job_id: str, params: Mapping[str, Any] | None) -> tuple[NewJob, str]:
         """Validate params; return the job and its sent event body ('' if none)."""
         params_json = self._dump(params)
+        check_size(params_json, self._max_bytes, self.spec.action)
         if self._envelopes is None:
             return NewJob(job_id, self.spec, params_json, self.start_at_ms), ""
         token = self._nonce + format(next(self._tokens), "x")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..core.options import EnqueueOptions, parse_options
+from ..core.params import check_size
 from ..core.protocol import EnqueueOutcome
 from ..core.resolve import ResolvedOptions, resolve
 from ..errors import DuplicateActionId, InvalidOptions, InvalidParams
@@ -83,6 +84,7 @@ class BulkEnqueue:
         """Pass 1: validate every item; returns the items' own ids, by index."""
         overrides: dict[int, str] = {}
         dump = self.task.params_model.dump_json
+        limit, name = self.runtime.settings.max_params_bytes, self.task.name
         for index, item in enumerate(self.items):
             params, own = split_item(item)
             try:
@@ -96,7 +98,7 @@ class BulkEnqueue:
                     call = parse_options({**self.shared, **own})
                     if "id" in own and call.id is not None:
                         overrides[index] = call.id
-                dump(params)
+                check_size(dump(params), limit, name)
             except (InvalidOptions, InvalidParams) as exc:
                 raise type(exc)(f"item {index}: {exc}", field=f"[{index}].{exc.field}") from None
         return overrides
@@ -134,7 +136,8 @@ class BulkEnqueue:
         """Pass 2: build chunk k+1 while Redis writes chunk k."""
         envelopes = self.runtime.envelopes
         lineage = envelopes.lineage() if envelopes is not None else None
-        builder = JobBuilder(self.task, self.resolved, envelopes, lineage)
+        limit = self.runtime.settings.max_params_bytes
+        builder = JobBuilder(self.task, self.resolved, envelopes, limit, lineage)
         own_builders: dict[ResolvedOptions, JobBuilder] = {}  # items with their own options
         in_flight: _Chunk | None = None
         overrides, base = handles.overrides, handles.base
@@ -151,7 +154,7 @@ class BulkEnqueue:
                         resolved = self._resolve(parse_options({**self.shared, **own}))
                         same = replace(resolved, id=None)  # builders do not depend on the id
                         item_builder = own_builders.get(same) or own_builders.setdefault(
-                            same, JobBuilder(self.task, resolved, envelopes, lineage)
+                            same, JobBuilder(self.task, resolved, envelopes, limit, lineage)
                         )
                     job_id = overrides.get(index) or f"{base}-{index}"  # handles.id(index), inlined
                     job, event = item_builder.build(job_id, params)

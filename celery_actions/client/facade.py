@@ -146,7 +146,7 @@ class Actions:
         task = self._task(action)
         resolved = resolve(parse_options(options, **kwargs), task.action_defaults,
                            runtime.settings.environment)  # fmt: skip
-        builder = JobBuilder(task, resolved, runtime.envelopes)
+        builder = JobBuilder(task, resolved, runtime.envelopes, runtime.settings.max_params_bytes)
         job, event = builder.build(resolved.id or uuid.uuid4().hex, params)
         envelopes = runtime.envelopes
         sent = envelopes.sent_events([event]) if envelopes and event else ("", "")

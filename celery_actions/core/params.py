@@ -9,6 +9,8 @@ JSON-serialisable is rejected here); the worker validates the JSON again before 
 from __future__ import annotations
 
 import inspect
+import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, get_type_hints
 
@@ -16,6 +18,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from pydantic_core import PydanticSerializationError
 
 from ..errors import InvalidParams
+
+MAX_DEPTH = 64
+"""How deep params may nest (arrays and objects)."""
+INT_DIGITS_MAX = 4300
+"""The longest int Python's json decodes on the worker (``sys.get_int_max_str_digits``)."""
 
 
 class ParamsModel:
@@ -44,7 +51,9 @@ class ParamsModel:
         self.fields = tuple(fields)
         self._model: type[BaseModel] = create_model(
             f"{action_name.rsplit('.', 1)[-1]}_params",
-            __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True),
+            __config__=ConfigDict(
+                extra="forbid", arbitrary_types_allowed=True, ser_json_inf_nan="constants"
+            ),
             **fields,
         )
         # pydantic-core directly: model_validate/model_dump_json cost 4x more per call.
@@ -53,25 +62,27 @@ class ParamsModel:
 
     def validate(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
         """Validate params and return them as JSON-compatible values (for the message)."""
-        model = self._parse(params)
-        try:
-            return model.model_dump(mode="json")
-        except PydanticSerializationError as exc:
-            field = self._unserialisable_field(model)
-            raise InvalidParams(
-                f"params of {self.action_name}: {field!r} is not JSON-serialisable ({exc}); "
-                "pass plain data (ids, strings, numbers, lists, dicts)",
-                field=field,
-            ) from None
+        result: dict[str, Any] = json.loads(self.dump_json(params))
+        return result
 
     def dump_json(self, params: Mapping[str, Any] | None) -> str:
-        """Validate params and return them as compact JSON text (bulk enqueue's fast path)."""
+        """Validate params and return them as compact JSON text, refusing anything the
+        worker could not decode back: non-finite floats, ints longer than Python decodes,
+        nesting deeper than ``MAX_DEPTH``, text that is not Unicode, cycles."""
         model = self._parse(params)
         try:
-            return self._serializer.to_json(model).decode()
-        except PydanticSerializationError:
-            self.validate(params)  # raises with the field named
-            raise
+            text: str = self._serializer.to_json(model).decode()
+        except (PydanticSerializationError, ValueError, RecursionError):
+            raise self._refuse(model, _serialisable, _NOT_SERIALISABLE) from None
+        if ("NaN" in text or "Infinity" in text) and not _finite(text):
+            raise self._refuse(model, _finite, "is not a finite number (NaN or infinity)")
+        if len(text) > INT_DIGITS_MAX and _LONG_DIGITS.search(text) and not _decodable(text):
+            raise self._refuse(model, _decodable, f"is an int of more than {INT_DIGITS_MAX} digits")
+        if text.count("[") + text.count("{") > MAX_DEPTH and _depth(text) > MAX_DEPTH:
+            raise self._refuse(
+                model, lambda t: _depth(t) <= MAX_DEPTH, f"nests deeper than {MAX_DEPTH} levels"
+            )
+        return text
 
     def load(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Validate JSON params on the worker and return the Python values to call with."""
@@ -112,10 +123,81 @@ class ParamsModel:
             text = f"param {field!r}: {err['msg']}; got {err.get('input')!r}"
         return InvalidParams(f"params of {self.action_name}: {text}", field=field)
 
-    def _unserialisable_field(self, model: BaseModel) -> str:
+    def _refuse(self, model: BaseModel, fine: Callable[[str], bool], why: str) -> InvalidParams:
+        """The error for the first param whose JSON is not ``fine``."""
+        field = "?"
         for name in self.fields:
             try:
-                model.__pydantic_serializer__.to_python(model, mode="json", include={name})
-            except PydanticSerializationError:
-                return name
-        return "?"
+                one = self._serializer.to_json(model, include={name}).decode()
+            except (PydanticSerializationError, ValueError, RecursionError):
+                field = name
+                break
+            if not fine(one):
+                field = name
+                break
+        return InvalidParams(f"params of {self.action_name}: {field!r} {why}", field=field)
+
+
+def check_size(params_json: str, limit: int, action_name: str) -> None:
+    """Refuse params whose JSON is longer than ``limit`` bytes (``actions_max_params_bytes``)."""
+    if len(params_json) > limit // 4:
+        size = len(params_json.encode())
+        if size > limit:
+            raise InvalidParams(
+                f"params of {action_name} are {size} bytes of JSON, over the "
+                f"actions_max_params_bytes limit of {limit}: pass ids and look records up in "
+                "the action",
+                field="params",
+            )
+
+
+_NOT_SERIALISABLE = (
+    "is not JSON-serialisable (bytes that are not text, a lone surrogate, a cycle, or too "
+    "deep); pass plain data (ids, strings, numbers, lists, dicts)"
+)
+_LONG_DIGITS = re.compile(r"\d{" + str(INT_DIGITS_MAX + 1) + ",}")
+_STRINGS = re.compile(r'"(?:\\.|[^"\\])*"')
+
+
+class _Constant(ValueError):
+    pass
+
+
+def _reject_constant(name: str) -> Any:
+    raise _Constant(name)
+
+
+def _serialisable(text: str) -> bool:
+    return True  # reached only for a param whose own JSON could be made
+
+
+def _finite(text: str) -> bool:
+    """No NaN or Infinity outside strings (pydantic writes them as JSON constants)."""
+    try:
+        json.loads(text, parse_constant=_reject_constant)
+    except _Constant:
+        return False
+    except ValueError:  # another problem (a huge int): the next check names it
+        return True
+    return True
+
+
+def _decodable(text: str) -> bool:
+    """json.loads can read it back (Python refuses ints of more than 4300 digits)."""
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _depth(text: str) -> int:
+    """How deep arrays and objects nest in a JSON text."""
+    depth = deepest = 0
+    for char in _STRINGS.sub('""', text):
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest

@@ -45,6 +45,11 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("max_worker_lost", 3, "worker deaths tolerated per action before it fails"),
     SettingSpec("enqueue_rate_limit", None, "`200/s`, `12000/m`, a number per second or `gadget`"),
     SettingSpec("enqueue_burst", 3.0, "how far past the rate limit a burst may go (x rate)"),
+    SettingSpec(
+        "max_params_bytes",
+        256 * 1024,
+        "the largest params (as JSON) an enqueue accepts; pass ids, not records",
+    ),
 )
 DEFAULTS: dict[str, Any] = {spec.name: spec.default for spec in SETTINGS}
 
@@ -69,6 +74,7 @@ class Settings:
     max_worker_lost: int
     enqueue_rate_limit: str | None
     enqueue_burst: float
+    max_params_bytes: int
 
     @classmethod
     def from_conf(cls, conf: Mapping[str, Any]) -> Settings:
@@ -109,6 +115,7 @@ class Settings:
                 max_worker_lost=int(get("max_worker_lost")),
                 enqueue_rate_limit=get("enqueue_rate_limit"),
                 enqueue_burst=float(get("enqueue_burst")),
+                max_params_bytes=int(get("max_params_bytes")),
             )
         except (TypeError, ValueError) as exc:
             raise ConfigurationError(f"an actions_* setting is not a number: {exc}") from None
@@ -121,6 +128,8 @@ class Settings:
         ):
             if not getattr(settings, name) > 0:
                 raise ConfigurationError(f"actions_{name[:-2]} must be > 0")
+        if settings.max_params_bytes < 1024:
+            raise ConfigurationError("actions_max_params_bytes must be >= 1024")
         if settings.max_worker_lost < 0:
             raise ConfigurationError("actions_max_worker_lost must be >= 0")
         return settings
