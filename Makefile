@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench chaos clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -16,8 +16,8 @@ demo: $(STAMP)
 	$(BIN)/python -m example_project.demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check celery_actions tests benchmarks example_project
-	$(BIN)/ruff format --check celery_actions tests benchmarks example_project
+	$(BIN)/ruff check celery_actions tests benchmarks chaos example_project
+	$(BIN)/ruff format --check celery_actions tests benchmarks chaos example_project
 	$(BIN)/mypy
 
 test: lint
@@ -25,6 +25,9 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+chaos: $(STAMP)
+	$(BIN)/python -m chaos
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""``make chaos``: long fault runs against real workers and a real Redis."""

@@ -1,0 +1,197 @@
+"""``make chaos``: long fault runs against real workers and a real Redis, then the figures.
+
+Scenarios (each on a fresh redis-server with an append-only file):
+
+- ``storm``: 1,000 actions (five queues limited to 1..5 and one unlimited; a tenth fail
+  once and are retried) on two prefork and two threads workers, while 20 SIGKILLs hit
+  random workers (each replaced at once).
+- ``restart``: 200 actions longer than the lease; Redis is stopped and started again
+  (3 s down) while they run.
+- ``pause``: 200 actions; ``CLIENT PAUSE`` for twice the lease while they run.
+
+Printed for each: lost, run twice, the most running at once against each queue's limit,
+slots and keys left behind, and how long killed attempts took to start again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+
+import redis
+from rich.console import Console
+from rich.table import Table
+
+from celery_actions.redis.keys import Keys
+from celery_actions.testing import EmbeddedRedis, WorkerProcess, wait_for
+
+from .observe import Report, observe
+
+LEASE_S = 3.0
+ENV = {"ACTIONS_LEASE_TIMEOUT": str(LEASE_S), "ACTIONS_PUMP_INTERVAL": "0.2",
+       "ACTIONS_DISPATCH_TIMEOUT": "5"}  # fmt: skip
+QUEUES = {f"q{limit}": limit for limit in range(1, 6)}
+RESULTS = Path(__file__).parent / "results" / "latest.json"
+
+
+class Run:
+    """One scenario's server, workers and jobs."""
+
+    def __init__(self, server: EmbeddedRedis, name: str, seed: int) -> None:
+        self.server = server
+        self.name = name
+        self.rng = random.Random(seed)
+        self.r = redis.Redis.from_url(server.url, decode_responses=True)
+        self.r.flushall()
+        self.workers: list[WorkerProcess] = []
+        self.kills: list[tuple[str, float]] = []
+        self.jobs: dict[str, tuple[str, str | None, int]] = {}
+        self._serial = 0
+
+    def start_worker(self, pool: str) -> WorkerProcess:
+        self._serial += 1
+        worker = WorkerProcess(
+            "chaos.app", redis_url=self.server.url, name=f"{self.name}{self._serial}@chaos",
+            pool=pool, concurrency=2 if pool == "prefork" else 4, env=ENV,
+            cwd=str(Path(__file__).parent.parent),
+        ).start(timeout=60)  # fmt: skip
+        self.workers.append(worker)
+        return worker
+
+    def enqueue(self, count: int, ms: tuple[int, int]) -> None:
+        from chaos.app import actions, work
+
+        items = []
+        for i in range(count):
+            queue = self.rng.choice([*QUEUES, None])
+            params = {"job": f"j{i}", "ms": self.rng.randint(*ms),
+                      "failures": 1 if self.rng.random() < 0.1 else 0}  # fmt: skip
+            options = {"queue": {"name": queue, "maxConcurrency": QUEUES[queue]}} if queue else {}
+            items.append((params, options))
+        handles = actions.enqueue_many(work, items)
+        for i, (handle, (_, options)) in enumerate(zip(handles, items, strict=True)):
+            queue = options["queue"]["name"] if options else None
+            self.jobs[f"j{i}"] = (handle.id, queue, QUEUES.get(queue or "", 0))
+
+    def kill_one(self) -> None:
+        live = [w for w in self.workers if w.alive]
+        victim = self.rng.choice(live)
+        victim.kill(signal.SIGKILL)
+        self.kills.append((victim.name, time.time()))
+        self.start_worker(victim.pool)
+
+    def finished(self) -> bool:
+        pipe = self.r.pipeline(transaction=False)
+        for action_id, _, _ in self.jobs.values():
+            pipe.hget(Keys().job(action_id), "status")
+        try:
+            statuses = pipe.execute()
+        except (redis.ConnectionError, redis.TimeoutError):
+            return False  # Redis is down or paused: this is the fault being ridden out
+        return all(s in ("complete", "failed", "cancelled") for s in statuses)
+
+    def settle(self, timeout: float) -> float:
+        started = time.monotonic()
+        wait_for(self.finished, timeout=timeout, interval=0.25, what=f"{self.name}: all done")
+        wait_for(lambda: self.r.zcard(Keys().leases) == 0, timeout=30, what="leases released")
+        return time.monotonic() - started
+
+    def report(self) -> Report:
+        return observe(self.r, Keys(), self.name, self.jobs, self.kills)
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+
+
+def storm(server: EmbeddedRedis, seed: int, kills: int, actions: int) -> Report:
+    run = Run(server, "storm", seed)
+    try:
+        for pool in ("prefork", "prefork", "threads", "threads"):
+            run.start_worker(pool)
+        run.enqueue(actions, (50, 400))
+        for _ in range(kills):
+            time.sleep(run.rng.uniform(0.5, 1.5))  # the storm's rhythm, not a synchronisation
+            run.kill_one()
+        run.settle(timeout=600)
+        report = run.report()
+        report.notes.append(f"{kills} SIGKILLs of whole workers (pool included)")
+        return report
+    finally:
+        run.stop()
+
+
+def outage(server: EmbeddedRedis, seed: int, name: str, actions: int) -> Report:
+    run = Run(server, name, seed)
+    try:
+        for pool in ("prefork", "prefork", "threads", "threads"):
+            run.start_worker(pool)
+        run.enqueue(actions, (1000, 4000))
+        time.sleep(3)  # let actions get going before the fault
+        fault_started = time.monotonic()
+        if name == "restart":
+            server.restart(down_s=3.0)
+            note = "Redis stopped (AOF) and started again after 3 s"
+        else:
+            run.r.execute_command("CLIENT", "PAUSE", int(2 * LEASE_S * 1000), "ALL")
+            note = f"CLIENT PAUSE {2 * LEASE_S:g} s ALL (twice the {LEASE_S:g} s lease)"
+        run.r = redis.Redis.from_url(server.url, decode_responses=True)
+        run.settle(timeout=600)
+        report = run.report()
+        report.notes.append(note)
+        report.notes.append(f"all done {time.monotonic() - fault_started:.1f}s after the fault")
+        return report
+    finally:
+        run.stop()
+
+
+def show(reports: list[Report]) -> None:
+    table = Table("scenario", "jobs", "lost", "run twice", "max running / limit",
+                  "leaked slots", "keys left", "recovery after a kill", title="chaos")  # fmt: skip
+    for rep in reports:
+        limits = ", ".join(
+            f"{q} {seen}/{lim}" for q, (seen, lim) in sorted(rep.max_running.items())
+        )
+        spread = rep.as_json()["recovery_s"]
+        recovery = "-" if spread is None else f"median {spread['median']}s, max {spread['max']}s"
+        table.add_row(rep.name, str(rep.jobs), str(rep.lost), str(rep.ran_twice), limits,
+                      str(rep.leaked_slots), str(len(rep.keys_left)), recovery)  # fmt: skip
+    Console(width=160).print(table)
+    for rep in reports:
+        for note in rep.notes:
+            print(f"{rep.name}: {note}")
+        if rep.keys_left:
+            print(f"{rep.name}: keys left: {rep.keys_left[:10]}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m chaos", description=__doc__.split("\n")[0])
+    parser.add_argument("--only", choices=["storm", "restart", "pause"], action="append")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--actions", type=int, default=1000)
+    args = parser.parse_args(argv)
+    scenarios = args.only or ["storm", "restart", "pause"]
+    reports = []
+    with EmbeddedRedis(appendonly=True) as server:
+        os.environ["REDIS_URL"] = server.url  # chaos.app, imported by the producer below
+        for name in scenarios:
+            if name == "storm":
+                reports.append(storm(server, args.seed, args.kills, args.actions))
+            else:
+                reports.append(outage(server, args.seed, name, max(args.actions // 5, 50)))
+    show(reports)
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps([r.as_json() for r in reports], indent=2) + "\n")
+    bad = [r for r in reports if r.lost or r.ran_twice or r.leaked_slots or not r.limits_held]
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
