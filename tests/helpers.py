@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import redis
@@ -59,6 +60,22 @@ class Broker:
             for raw in self.r.lrange(name, 0, -1):
                 if json.loads(raw)["headers"]["id"] == task_id:
                     return self.r.lrem(name, 1, raw) == 1
+        return False
+
+    def strand(self, task_id: str, delivered_s_ago: float, queue: str = "celery") -> bool:
+        """Move a task's message into ``unacked`` as delivered ``delivered_s_ago`` seconds
+        ago, as a consumer SIGKILLed after kombu's ``unacked`` write leaves it (kombu
+        restores it only after the visibility timeout)."""
+        for name in self.lists_of(queue):
+            for raw in self.r.lrange(name, 0, -1):
+                if json.loads(raw)["headers"]["id"] == task_id:
+                    tag = json.loads(raw)["properties"]["delivery_tag"]
+                    pipe = self.r.pipeline(transaction=True)
+                    pipe.lrem(name, 1, raw)
+                    pipe.hset(Channel.unacked_key, tag, json.dumps([json.loads(raw), "", queue]))
+                    pipe.zadd(Channel.unacked_index_key, {tag: time.time() - delivered_s_ago})
+                    pipe.execute()
+                    return True
         return False
 
     def clear(self, queue: str = "celery") -> None:

@@ -84,6 +84,22 @@ def test_a_message_lost_in_flight_is_dispatched_again_once(
     assert r.hget(keys.job(h.id), "dispatches") == "2"
 
 
+def test_a_message_held_by_a_dead_consumer_is_dispatched_again_once(
+    tapp, keys, start_worker, r, broker, uid
+):
+    # Given an action whose message a consumer took a minute ago and then died with
+    key = f"stranded-{uid}"
+    h = tapp.actions.enqueue(tapp.record, {"key": key, "value": "v"})
+    assert broker.strand(h.id, delivered_s_ago=60)
+    r.zadd(keys.leases, {h.id: 0})  # its dispatch timeout has passed
+    # When a worker's pump looks for it
+    start_worker("tests.app", env=FAST)
+    # Then it is dispatched again (not left for kombu's hour-long visibility timeout)
+    assert h.result(timeout=30) == "v"
+    assert r.lrange(key, 0, -1) == ["v"]
+    assert r.hget(keys.job(h.id), "dispatches") == "2"
+
+
 def test_a_message_still_queued_is_not_dispatched_again(tapp, keys, start_worker, r, broker, uid):
     # Given an action dispatched to a Celery queue no worker consumes, past its timeout
     h = tapp.actions.enqueue(tapp.add, {"a": 1}, celery_queue=f"idle-{uid}")

@@ -2,10 +2,13 @@
 
 A message can be lost in flight on a Redis broker: kombu pops it off the list, then writes
 it to its ``unacked`` hash, and a consumer killed in between (or a ``celery purge``) loses
-it. The pump asks this probe about every dispatched job nobody claimed within
-``actions_dispatch_timeout``: a message still queued (in its priority list) or delivered
-(in ``unacked``) is left alone; one found nowhere is dispatched again under a new token,
-so should it turn up after all it is stale and dropped.
+it. A consumer killed after that write leaves it in ``unacked`` until the visibility
+timeout (an hour by default). The pump asks this probe about every dispatched job nobody
+claimed within ``actions_dispatch_timeout``: a message still queued (in its priority
+list), or delivered less than that timeout ago (in ``unacked``, by the time kombu keeps
+in ``unacked_index``), is left alone; one found nowhere, or delivered long ago and still
+unclaimed (its consumer died), is dispatched again under a new token, so should it turn
+up after all it is stale and dropped.
 
 Other brokers hold a message until it is acknowledged, so nothing is reported missing
 there. A list longer than ``SCAN_LIMIT`` is not scanned (its messages are taken as
@@ -15,6 +18,7 @@ queued); that is the price of not blocking the broker on a huge backlog.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,9 +36,12 @@ CHUNK = 1000
 class BrokerProbe:
     """Looks for dispatched jobs' messages in a Redis broker."""
 
-    def __init__(self, app: Celery, priorities: dict[Priority, int]) -> None:
+    def __init__(
+        self, app: Celery, priorities: dict[Priority, int], dispatch_timeout_s: float
+    ) -> None:
         self.app = app
         self.priorities = priorities
+        self.dispatch_timeout_s = dispatch_timeout_s
         self.enabled = broker_transport(app) in REDIS_TRANSPORTS
 
     def missing(self, suspects: Sequence[Suspect]) -> list[Suspect]:
@@ -52,11 +59,29 @@ class BrokerProbe:
                 for found in self._in_list(client, list_key, ids):
                     wanted.pop(found, None)
             if wanted:
-                delivered = b"\n".join(client.hvals(channel.unacked_key))
-                for job_id in list(wanted):
-                    if _marker(job_id) in delivered:
-                        del wanted[job_id]
+                for found in self._delivered_lately(client, channel, set(wanted)):
+                    del wanted[found]
         return list(wanted.values())
+
+    def _delivered_lately(self, client: Any, channel: Any, ids: set[str]) -> set[str]:
+        """Which of ``ids`` a consumer took less than the dispatch timeout ago."""
+        tags: dict[str, Any] = {}
+        for tag, payload in client.hgetall(channel.unacked_key).items():
+            raw = payload if isinstance(payload, bytes) else str(payload).encode()
+            for job_id in ids:
+                if _marker(job_id) in raw:
+                    tags[job_id] = tag
+        if not tags:
+            return set()
+        pipe = client.pipeline(transaction=False)
+        for tag in tags.values():
+            pipe.zscore(channel.unacked_index_key, tag)
+        since = time.time() - self.dispatch_timeout_s
+        return {
+            job_id
+            for job_id, delivered_at in zip(tags, pipe.execute(), strict=True)
+            if delivered_at is not None and float(delivered_at) > since
+        }
 
     def _list_key(self, channel: Any, suspect: Suspect) -> str:
         task = self.app.tasks.get(suspect.action)

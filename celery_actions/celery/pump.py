@@ -45,7 +45,9 @@ class Pump(threading.Thread):
         self.runtime = runtime
         self.worker_name = worker_name
         self.leases = leases
-        self.probe = BrokerProbe(runtime.app, runtime.priorities)
+        self.probe = BrokerProbe(
+            runtime.app, runtime.priorities, runtime.settings.dispatch_timeout_s
+        )
         self.stopping = threading.Event()
         self.draining = threading.Event()
         self._wake_client: redis.Redis | None = None
