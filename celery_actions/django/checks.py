@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
@@ -46,7 +47,7 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
         except ConfigurationError as exc:
             errors.append(
                 Error(
-                    str(exc).replace("actions_", "CELERY_ACTIONS_", 1),
+                    _django_names(str(exc)),
                     hint="See docs/operations.md and docs/django.md for the allowed values.",
                     id="celery_actions.E002",
                 )
@@ -74,3 +75,8 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
             )
         )
     return errors
+
+
+def _django_names(text: str) -> str:
+    """``actions_lease_timeout`` as Django spells it: ``CELERY_ACTIONS_LEASE_TIMEOUT``."""
+    return re.sub(r"\bactions_(\w+)", lambda m: f"CELERY_ACTIONS_{m.group(1).upper()}", text)

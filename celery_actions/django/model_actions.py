@@ -26,10 +26,11 @@ import inspect
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Annotated, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from django.db import models, router, transaction
-from pydantic import BeforeValidator
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import CoreSchema, core_schema
 
 from ..core.params import ParamsModel
 from ..errors import InvalidOptions, InvalidParams
@@ -96,7 +97,7 @@ class ModelParams(ParamsModel):
         if any(p.name == "id" for p in rest):
             raise TypeError(f"model action {action_name}: 'id' is the record's id param")
         hints = _hints(fn)
-        id_type = Annotated[_pk_type(model), BeforeValidator(_instance_to_pk(model))]
+        id_type = _id_type(model)
 
         def stub(**kwargs: Any) -> None: ...
 
@@ -129,6 +130,25 @@ def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
         return dict(inspect.get_annotations(fn, eval_str=True))
     except Exception:  # unresolvable forward references: Any, as ParamsModel does
         return {}
+
+
+def _id_type(model: type[models.Model]) -> type:
+    """The type of a model action's ``id`` param: the primary key's, and an instance of the
+    model is accepted for it (its pk is taken)."""
+    base = _pk_type(model)
+    convert = _instance_to_pk(model)
+
+    class RecordId:
+        @classmethod
+        def __get_pydantic_core_schema__(
+            cls, source: Any, handler: GetCoreSchemaHandler
+        ) -> CoreSchema:
+            return core_schema.no_info_before_validator_function(
+                convert, handler.generate_schema(base)
+            )
+
+    RecordId.__name__ = RecordId.__qualname__ = f"{model.__name__}Id"
+    return RecordId
 
 
 def _instance_to_pk(model: type[models.Model]) -> Callable[[Any], Any]:
