@@ -30,7 +30,7 @@ SCAN_LIMIT = 20_000
 """Keys looked at per listing (SCAN's cost stays bounded on a big Redis)."""
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ReadOnlyAdmin(admin.ModelAdmin):
     """Browse, never change."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -126,13 +126,13 @@ class ActionRecordAdmin(ReadOnlyAdmin):
         return TemplateResponse(request, "celery_actions/admin/action_detail.html", context)
 
 
-AdminAction = Callable[[admin.ModelAdmin, HttpRequest, Any], None]  # type: ignore[type-arg]
+AdminAction = Callable[[admin.ModelAdmin, HttpRequest, Any], None]
 
 
 def run_on_selected(task: Any) -> AdminAction:
     """An admin action that enqueues the model action ``task`` for the selected records."""
 
-    def run(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Any) -> None:  # type: ignore[type-arg]
+    def run(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Any) -> None:
         handles = get_actions().enqueue_many(task, queryset)
         modeladmin.message_user(
             request,
@@ -144,11 +144,17 @@ def run_on_selected(task: Any) -> AdminAction:
     return run
 
 
-class ModelActionsAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ModelActionsAdmin(admin.ModelAdmin):
     """Adds "Run <action> on selected" for each model action of the admin's model."""
 
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        found = super().get_actions(request)
+    def get_actions(self, request: HttpRequest, action_location: Any = None) -> dict[str, Any]:
+        # Django 6.1 passes where the actions show (``action_location``); before, nothing.
+        if action_location is None:
+            found = super().get_actions(request)
+        else:
+            found = super().get_actions(request, action_location=action_location)
+            if getattr(action_location, "name", "CHANGE_LIST") != "CHANGE_LIST":
+                return found
         for task in model_actions_of(get_actions(), self.model):
             if not takes_only_the_record(task):
                 continue

@@ -87,7 +87,7 @@ the action's record."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ActionsTask(Task):  # type: ignore[misc]
+class ActionsTask(Task):
     """A ``django.tasks`` Task that also takes celery-actions options."""
 
     retries: Any = None
@@ -97,7 +97,7 @@ class ActionsTask(Task):  # type: ignore[misc]
     id: str | None = None
     on_duplicate_id: str | None = None
 
-    def using(  # type: ignore[override]
+    def using(
         self,
         *,
         priority: int | None = None,
@@ -137,7 +137,7 @@ def _dt(ms: str | None) -> datetime | None:
     return None if not ms else datetime.fromtimestamp(int(ms) / 1000, UTC)
 
 
-class ActionsBackend(BaseTaskBackend):  # type: ignore[misc]
+class ActionsBackend(BaseTaskBackend):
     """Runs ``django.tasks`` tasks as celery-actions actions (see the module docstring).
 
     ``OPTIONS``: ``{"ACTIONS": "proj.celery.actions"}`` names the facade (default: the

@@ -11,6 +11,8 @@ try:
 except ImportError:  # Django < 6
     from django_tasks import task
 
+from . import signals  # noqa: F401 - records the signals in Redis
+
 r = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
 
 
