@@ -8,7 +8,7 @@ import redis
 
 try:
     from django.tasks import task
-except ImportError:  # Django < 6
+except ImportError:  # Django < 6: the backport
     from django_tasks import task
 
 from . import signals  # noqa: F401 - records the signals in Redis
