@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+import django
 from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -69,6 +70,8 @@ else:
             "OPTIONS": {"timeout": 30},
         }
     }
+    if django.VERSION >= (5, 1):  # writers take the lock at BEGIN: no upgrade deadlocks
+        DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("celery_actions")
 CHUNK = 1000
 """Rows written, read or published per statement."""
+_COLUMNS = ("id", "action", "params", "options", "batch", "seq", "created_at")
 _publishing: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "celery_actions_publishing", default=False
 )
@@ -65,12 +66,6 @@ class _Row:
     batch: str = ""
     seq: int = 0
 
-    def entry(self, created_at: Any) -> OutboxEntry:
-        return OutboxEntry(
-            id=self.id, action=self.action, params=self.params, options=self.options,
-            batch=self.batch, seq=self.seq, created_at=created_at,
-        )  # fmt: skip
-
 
 def _options_json(parsed: Any) -> str:
     data = parsed.model_dump(mode="json", exclude_unset=True)
@@ -85,6 +80,7 @@ class TransactionHold:
     def __init__(self, actions: Actions, settings: DjangoSettings) -> None:
         self.actions = actions
         self.settings = settings
+        self._sql: str | None = None
 
     def _in_transaction(self) -> bool:
         if not self.settings.on_commit or _publishing.get():
@@ -123,18 +119,34 @@ class TransactionHold:
         return handle
 
     def _write(self, rows: Sequence[_Row], *, given_ids: bool) -> None:
-        database = self.settings.database
-        now = timezone.now()
-        entries = [row.entry(now) for row in rows]
+        """Insert the rows (one statement; a raw INSERT costs a third of ``bulk_create``).
+        Given ids may clash: then in a savepoint, so the caller's transaction survives."""
         if not given_ids:  # random ids cannot clash: no savepoint needed
-            OutboxEntry.objects.using(database).bulk_create(entries)
+            self._insert(rows)
             return
+        database = self.settings.database
         try:
-            with transaction.atomic(using=database):  # a savepoint: a clash leaves the
-                OutboxEntry.objects.using(database).bulk_create(entries)  # caller's usable
+            with transaction.atomic(using=database):
+                self._insert(rows)
         except IntegrityError:
             taken = OutboxEntry.objects.using(database).filter(id__in=[r.id for r in rows])
             raise DuplicateActionId(str(taken.values_list("id", flat=True).first())) from None
+
+    def _insert(self, rows: Sequence[_Row]) -> None:
+        connection = connections[self.settings.database]
+        if self._sql is None:
+            meta = OutboxEntry._meta
+            quote = connection.ops.quote_name
+            columns = ", ".join(quote(meta.get_field(name).column) for name in _COLUMNS)
+            marks = ", ".join(["%s"] * len(_COLUMNS))
+            self._sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({marks})"
+        created_at = connection.ops.adapt_datetimefield_value(timezone.now())
+        values = [(r.id, r.action, r.params, r.options, r.batch, r.seq, created_at) for r in rows]
+        with connection.cursor() as cursor:
+            if len(values) == 1:
+                cursor.execute(self._sql, values[0])
+            else:
+                cursor.executemany(self._sql, values)
 
     # -- many --------------------------------------------------------------------------
 

@@ -58,6 +58,7 @@ else:
     _options: dict[str, object] = {"timeout": 30}
     if django.VERSION >= (5, 1):
         _options["init_command"] = "PRAGMA journal_mode=WAL;"
+        _options["transaction_mode"] = "IMMEDIATE"  # writers lock at BEGIN: no upgrade deadlocks
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
