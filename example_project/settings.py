@@ -72,6 +72,8 @@ else:
     }
     if django.VERSION >= (5, 1):  # writers take the lock at BEGIN: no upgrade deadlocks
         DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
+        # readers (a model action loading its record) do not wait for writers
+        DATABASES["default"]["OPTIONS"]["init_command"] = "PRAGMA journal_mode=WAL;"
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
