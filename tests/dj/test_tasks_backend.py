@@ -61,7 +61,7 @@ def test_enqueue_and_get_result(dj_worker: Any, r: Any) -> None:
         ("enqueued", "READY"), ("started", "RUNNING"), ("finished", "SUCCESSFUL")]  # fmt: skip
 
 
-def test_each_failed_attempt_is_a_task_error(dj_worker: Any, uid: str) -> None:
+def test_each_failed_attempt_is_a_task_error(dj_worker: Any, r: Any, uid: str) -> None:
     from tests.djproject.shop.tasks import flaky
 
     # flaky has 2 retries: failing twice still succeeds, failing 3 times fails
@@ -72,6 +72,12 @@ def test_each_failed_attempt_is_a_task_error(dj_worker: Any, uid: str) -> None:
     assert "attempt 1 fails" in ok.errors[0].traceback
     failed = finished(flaky, flaky.enqueue(f"{uid}:b", 5).id)
     assert failed.status == TaskResultStatus.FAILED and len(failed.errors) == 3
+    # three task_started, one task_finished (the final outcome), FAILED
+    key = f"django-signals:{failed.id}"
+    wait_for(lambda: json.loads(r.lindex(key, -1))["signal"] == "finished", 10, 0.02)
+    signals = [(s["signal"], s["status"]) for s in map(json.loads, r.lrange(key, 0, -1))]
+    assert signals == [("enqueued", "READY"), *[("started", "RUNNING")] * 3,
+                       ("finished", "FAILED")]  # fmt: skip
     with pytest.raises(ValueError, match="Task failed"):
         failed.return_value  # noqa: B018
 

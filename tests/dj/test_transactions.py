@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,8 @@ from celery_actions.django.models import OutboxEntry
 from celery_actions.testing import wait_for
 
 from .conftest import worker_env
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -174,7 +177,7 @@ def test_a_process_killed_right_after_commit_loses_nothing(
     actions: Any, order: Any, start_dj_worker: Any, r: Any, uid: str
 ) -> None:
     # Given a process that commits an enqueue and is killed before it publishes
-    env = {**os.environ, **worker_env(), "PYTHONPATH": os.getcwd()}
+    env = {**os.environ, **worker_env(), "PYTHONPATH": str(REPO_ROOT)}
     code = textwrap.dedent(KILLED_AFTER_COMMIT)
     done = subprocess.run([sys.executable, "-c", code, str(order.pk), uid], env=env, timeout=60)
     assert done.returncode == -signal.SIGKILL
@@ -191,3 +194,30 @@ def test_a_process_killed_right_after_commit_loses_nothing(
              "the pump to relay the outbox row")  # fmt: skip
     assert handle.result(timeout=20) == order.pk
     assert r.lrange(uid, 0, -1) == [str(order.pk)]
+
+
+@pytest.mark.django_db(transaction=False)
+def test_a_test_case_transaction_publishes_with_captured_callbacks(
+    actions: Any, django_capture_on_commit_callbacks: Any, uid: str
+) -> None:
+    from tests.djproject.shop.actions import send_receipt
+
+    # Given a test wrapped in a transaction that never commits (Django's TestCase)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        handle = actions.enqueue(send_receipt, {"order_id": 6, "key": uid})
+        with pytest.raises(ActionNotFound):
+            handle.status()
+    # Then running the captured on_commit callbacks publishes it
+    assert len(callbacks) == 1
+    assert handle.status() is ActionStatus.WAITING
+
+
+def test_a_django_task_enqueued_in_atomic_waits_for_the_commit(actions: Any) -> None:
+    from tests.djproject.shop.tasks import add
+
+    with transaction.atomic():
+        result = add.enqueue(1, 2)
+        assert OutboxEntry.objects.filter(id=result.id).exists()
+        with pytest.raises(ActionNotFound):
+            actions.handle(add.module_path, result.id).status()
+    assert actions.handle(add.module_path, result.id).status() is ActionStatus.WAITING
