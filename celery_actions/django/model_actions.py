@@ -187,9 +187,13 @@ def _runner(
     """The function the Celery task runs: the user's, in a transaction, with the lock."""
 
     @functools.wraps(fn)
-    def run(**params: Any) -> Any:
+    def run(*args: Any, **params: Any) -> Any:
+        if args:  # called directly: ship(order, carrier="dhl")
+            params[pass_as] = args[0]
+        elif "id" in params:  # called directly: ship(id=order.pk, carrier="dhl")
+            params[pass_as] = params.pop("id")
         record = params[pass_as]
-        if not isinstance(record, model):  # called directly with an id
+        if not isinstance(record, model):
             record = model._default_manager.get(pk=record)
         database = router.db_for_write(model)
         with transaction.atomic(using=database):

@@ -112,7 +112,12 @@ class TransactionHold:
                     return handle
                 raise DuplicateActionId(resolved.id)
         row = _Row(handle.id, task.name, params_json, _options_json(parsed))
-        self._write([row], given_ids=resolved.id is not None)
+        try:
+            self._write([row], given_ids=resolved.id is not None)
+        except DuplicateActionId:
+            if resolved.on_duplicate_id == "ignore":  # enqueued earlier in this transaction
+                return handle
+            raise
         transaction.on_commit(
             lambda: self.publish([row]), using=self.settings.database, robust=True
         )

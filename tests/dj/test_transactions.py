@@ -110,7 +110,10 @@ def test_a_taken_id_in_a_transaction(actions: Any, uid: str) -> None:
         actions.enqueue(send_receipt, params, id=f"other-{uid}")
         with pytest.raises(DuplicateActionId):
             actions.enqueue(send_receipt, params, id=f"other-{uid}")
+        again = actions.enqueue(send_receipt, params, id=f"other-{uid}", on_duplicate_id="ignore")
+        assert again.id == f"other-{uid}"
         Customer.objects.create(email="still@usable.example")
+    assert OutboxEntry.objects.filter(id=f"other-{uid}").count() == 1
 
 
 def test_bulk_in_a_transaction(actions: Any, order: Any, uid: str) -> None:
