@@ -45,8 +45,8 @@ def test_a_missing_record_fails_at_once(actions: Any, order: Any, dj_worker: Any
 
     # Given an action with retries whose record is deleted before it runs
     pk = order.pk
-    handle = actions.enqueue(touch_nowait, {"id": pk, "key": uid})
     order.delete()
+    handle = actions.enqueue(touch_nowait, {"id": pk, "key": uid})
     # Then it fails with RecordNotFound after one attempt: it is not retried
     with pytest.raises(RecordNotFound, match=f"no shop.Order with id {pk}"):
         handle.result(timeout=20)

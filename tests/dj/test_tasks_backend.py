@@ -85,7 +85,7 @@ def test_each_failed_attempt_is_a_task_error(dj_worker: Any, r: Any, uid: str) -
 def test_run_after_is_a_start_at(dj_worker: Any) -> None:
     from tests.djproject.shop.tasks import add
 
-    run_after = timezone.now() + timedelta(seconds=1.5)
+    run_after = timezone.now() + timedelta(seconds=3)
     result = add.using(run_after=run_after).enqueue(1, 1)
     pending = add.get_result(result.id)
     assert pending.status == TaskResultStatus.READY
