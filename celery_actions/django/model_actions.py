@@ -205,17 +205,16 @@ def _runner(
                     .first()
                 )
                 if locked is None:
-                    if (
-                        lock == "skip_locked"
-                        and model._default_manager.filter(pk=record.pk).exists()
-                    ):
+                    exists = model._default_manager.db_manager(database).filter(pk=record.pk)
+                    if lock == "skip_locked" and exists.exists():
                         logger.info("celery-actions: %s skipped: %r is locked", fn, record)
                         return None
                     raise RecordNotFound(
                         f"{model._meta.label} with id {record.pk!r} was deleted", field="id"
                     )
                 record = locked
-            return fn(**{**params, pass_as: record})
+            params.pop(pass_as)
+            return fn(record, **params)
 
     del run.__wrapped__  # ParamsModel must not see the user's signature through wraps
     return run

@@ -125,3 +125,13 @@ def test_the_on_commit_setting_can_be_off(actions: Any) -> None:
         assert not hold._in_transaction()
     finally:
         hold.settings = saved
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_model_action_can_be_called_directly(order: Any) -> None:
+    from tests.djproject.shop.actions import ship
+
+    assert ship(order, carrier="fedex") == f"{order.pk} via fedex"
+    assert ship(id=order.pk) == f"{order.pk} via ups"
+    order.refresh_from_db()
+    assert (order.status, order.shipments) == ("shipped", 2)
