@@ -224,3 +224,24 @@ def test_a_django_task_enqueued_in_atomic_waits_for_the_commit(actions: Any) -> 
         with pytest.raises(ActionNotFound):
             actions.handle(add.module_path, result.id).status()
     assert actions.handle(add.module_path, result.id).status() is ActionStatus.WAITING
+
+
+def test_two_pumps_relaying_the_same_rows_run_each_action_once(
+    actions: Any, start_dj_worker: Any, r: Any, uid: str
+) -> None:
+    from celery_actions.django.outbox import _Row
+
+    # Given 40 committed outbox rows whose processes died before publishing them
+    name = "tests.djproject.shop.actions.send_receipt"
+    rows = [_Row(f"{uid}-{i}", name, f'{{"order_id":{i},"key":"{uid}"}}', "{}")
+            for i in range(40)]  # fmt: skip
+    actions.hold._write(rows, given_ids=True)
+    # When two workers' pumps relay the outbox at once
+    start_dj_worker()
+    start_dj_worker()
+    wait_for(lambda: not OutboxEntry.objects.filter(id__startswith=uid).exists(), 30, 0.05,
+             "the pumps to relay the outbox")  # fmt: skip
+    # Then every action runs exactly once
+    handles = [actions.handle(name, row.id) for row in rows]
+    assert [h.result(timeout=20) for h in handles] == list(range(40))
+    assert sorted(map(int, r.lrange(uid, 0, -1))) == list(range(40))
