@@ -32,12 +32,12 @@ from django.db import IntegrityError, close_old_connections, connections, transa
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from ..client.bulk import BulkEnqueue, split_item
+from ..client.bulk import BulkEnqueue, check_item
 from ..client.bulk_handles import BulkHandles
 from ..client.handles import BackgroundActionHandle
 from ..core.options import parse_options
 from ..core.resolve import resolve
-from ..errors import DuplicateActionId, InvalidOptions, InvalidParams
+from ..errors import DuplicateActionId, InvalidParams
 from .conf import DjangoSettings
 from .model_actions import ModelParams, records
 from .models import OutboxEntry
@@ -205,25 +205,14 @@ class TransactionHold:
         count = 0
         given = "id" in shared
         for index, item in enumerate(items):
-            params, own = split_item(item)
-            options_json = shared_json
-            row_id = f"{base}-{index}"
-            try:
-                if own:
-                    if {"onDuplicateID", "on_duplicate_id"} & set(own):
-                        raise InvalidOptions(
-                            "onDuplicateID applies to the whole batch; pass it in the shared "
-                            "options",
-                            field="onDuplicateID",
-                        )
-                    call = parse_options({**shared, **own})
-                    options_json = _options_json(call)
-                    if "id" in own and call.id is not None:
-                        row_id = overrides[index] = call.id
-                        given = True
-                params_json = dump(params)
-            except (InvalidOptions, InvalidParams) as exc:
-                raise type(exc)(f"item {index}: {exc}", field=f"[{index}].{exc.field}") from None
+            checked = check_item(index, item, shared, dump)
+            params_json, row_id = checked.params_json, f"{base}-{index}"
+            options_json = (
+                shared_json if checked.options is None else _options_json(checked.options)
+            )
+            if checked.own_id is not None:
+                row_id = overrides[index] = checked.own_id
+                given = True
             chunk.append(_Row(row_id, task.name, params_json, options_json, base, index))
             count += 1
             if len(chunk) >= CHUNK:
