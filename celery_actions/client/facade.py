@@ -234,7 +234,8 @@ class Actions:
         Then items are written in chunks of 1,000, one round trip each, that record the
         jobs and, on a Redis broker, push their Celery messages and one ``task-sent``
         event message for the chunk. With an enqueue rate limit the whole batch is
-        admitted, or TooManyRequests is raised and nothing is enqueued.
+        admitted, or TooManyRequests is raised and nothing is enqueued. For a Django model
+        action, ``items`` may be a queryset: its ids are read a page at a time.
         """
         task = self._task(action)
         shared = dict(options or {})
