@@ -8,7 +8,9 @@ and writes ``benchmarks/results/latest.json``.
 Groups: ``enqueue``, ``throughput``, ``latency`` (against raw Celery), ``gate`` (the
 named-queue concurrency limit: utilisation, overhead, hand-off latency) and ``bulk``
 (``enqueue_many`` against loops, RQ, Dramatiq and a raw LPUSH ceiling; its memory; end to
-end through two workers).
+end through two workers), ``django`` (enqueue inside ``atomic()`` through the
+transactional outbox against after the commit; a model action end to end against a global
+action doing the same work).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from rich.table import Table
 
 from .common import Row, WorkerSettings, bench_env, log, source_state
 
-BENCHMARKS = ("enqueue", "throughput", "latency", "gate", "bulk")
+BENCHMARKS = ("enqueue", "throughput", "latency", "gate", "bulk", "django")
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
@@ -96,6 +98,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="bulk end to end: rounds per side, alternating the order (default: 1; each round "
         "of 20k takes about 2 minutes here)",
     )
+    d = p.add_argument_group("django")
+    d.add_argument("--dj-calls", type=int, default=200, help="enqueue in atomic: calls per batch")
+    d.add_argument("--dj-rounds", type=int, default=10, help="enqueue in atomic: rounds (+1)")
+    d.add_argument("--dj-e2e-n", type=int, default=1000, help="model action e2e: actions per side")
+    d.add_argument("--dj-e2e-rounds", type=int, default=3, help="model action e2e: rounds (+1)")
     p.add_argument(
         "--raw-acks-late",
         action="store_true",
@@ -246,6 +253,17 @@ def main(argv: list[str] | None = None) -> int:
                     e2e_rounds=args.e2e_rounds,
                 )
             )
+        if "django" in args.chosen:
+            from . import dj
+
+            log(
+                f"django: enqueue {args.dj_rounds} rounds x {args.dj_calls} calls per side; "
+                f"model action e2e {args.dj_e2e_rounds} rounds x {args.dj_e2e_n} per side"
+            )
+            rows.extend(
+                dj.run(env, worker, calls=args.dj_calls, rounds=args.dj_rounds,
+                       e2e_n=args.dj_e2e_n, e2e_rounds=args.dj_e2e_rounds)
+            )  # fmt: skip
     duration = time.monotonic() - started
     versions = {name: _version(name) for name in ("celery", "kombu", "redis", "celery-actions")}
     raw_ack = "acks_late=True" if args.raw_acks_late else "Celery default (early ack)"

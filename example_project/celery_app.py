@@ -1,10 +1,9 @@
 """The shop's Celery app and its ``Actions`` facade: wiring only, no actions here.
 
-Broker, result backend and coordination all use ``REDIS_URL`` (the demo points it at an
-embedded Redis). Set ``ACTIONS_ENVIRONMENT=development`` for Gadget's short development
-retry defaults. Run a worker with::
+Configured from Django's settings (``CELERY_*``): broker, result backend and coordination
+all use ``REDIS_URL``. Run a worker (and beat, for the nightly report) with::
 
-    REDIS_URL=redis://127.0.0.1:6379/0 celery -A example_project.celery_app worker
+    REDIS_URL=redis://127.0.0.1:6379/0 celery -A example_project worker -B
 """
 
 from __future__ import annotations
@@ -15,9 +14,9 @@ from celery import Celery
 
 from celery_actions import Actions
 
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-REDIS_URL = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example_project.settings")
 
-app = Celery("shop", include=["example_project.shop_actions"])
-app.conf.update(broker_url=REDIS_URL, result_backend=REDIS_URL)
+app = Celery("shop")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()  # shop/tasks.py (the beat tick)
 actions = Actions(app)

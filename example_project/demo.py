@@ -1,9 +1,12 @@
 """``python -m example_project.demo``: the shop, end to end, in under a minute.
 
-Starts an embedded Redis (unless ``REDIS_URL`` is set), the flaky supplier API and a real
-``celery worker`` subprocess; enqueues a mix of actions (retries, priorities, a named
-queue with a concurrency limit, a schedule, an explicit id, a cancellation, a failure);
-follows them until every one has finished; prints a summary and stops everything.
+Starts an embedded Redis (unless ``REDIS_URL`` is set), migrates the shop's database (a
+fresh SQLite file, or PostgreSQL when ``DATABASE_URL`` is set), starts the flaky supplier
+API and a real ``celery worker`` subprocess; enqueues a mix of actions (model actions on
+products and orders, a named queue with a concurrency limit, receipts enqueued inside the
+orders' transactions and one rolled back, retries, priorities, a schedule, an explicit id,
+a cancellation, a failure); follows them until every one has finished; prints a summary
+and stops everything.
 
 On a terminal the actions are shown in a live table; otherwise (CI, ``| cat``) as one line
 per change. Exits 0 when every action ended as expected, 1 otherwise (including when the
@@ -15,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import tempfile
 import time
 import uuid
 from collections import Counter
@@ -58,6 +62,7 @@ class Setup:
     api: SupplierAPI
     worker: WorkerProcess
     outbox: Path
+    database: str
 
 
 def make_console() -> Console:
@@ -94,7 +99,14 @@ def start_services(stack: ExitStack, console: Console) -> Setup:
         SUPPLIER_API_URL=api.url,
         OUTBOX_DIR=str(outbox),
         ACTIONS_ENVIRONMENT="development",
+        DJANGO_SETTINGS_MODULE="example_project.settings",
     )
+    database = os.environ.get("DATABASE_URL", "")
+    if not database:
+        folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="shop-demo-"))
+        database = os.environ["SQLITE_PATH"] = str(Path(folder) / "shop.sqlite3")
+    with console.status("migrating the shop's database..."):
+        migrate()
     worker = WorkerProcess(
         "example_project.celery_app",
         redis_url=redis_url,
@@ -107,7 +119,19 @@ def start_services(stack: ExitStack, console: Console) -> Setup:
     stack.callback(worker.stop)
     with console.status("starting a celery worker..."):
         worker.start()
-    return Setup(redis_url, embedded, api, worker, outbox)
+    return Setup(redis_url, embedded, api, worker, outbox, database)
+
+
+def migrate() -> None:
+    """Set Django up, run the migrations and create the demo's products and customers."""
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    from .scenario import seed
+
+    seed()
 
 
 def _pythonpath() -> str:
@@ -121,6 +145,7 @@ def print_header(console: Console, setup: Setup) -> None:
     console.print("[bold]celery-actions demo[/]: a shop with a flaky supplier")
     kind = "embedded" if setup.redis_embedded else "from REDIS_URL"
     console.print(f"  redis         {setup.redis_url} ({kind})")
+    console.print(f"  database      {setup.database} (migrated)")
     console.print(
         f"  supplier API  {setup.api.url} ({config.failure_rate:.0%} HTTP 500, HTTP 429 over "
         f"{config.rate_limit_per_s} req/s, seed {config.seed})"
@@ -178,6 +203,8 @@ def check_results(console: Console, scenario: Scenario, declined: type[Exception
     product = scenario.by_label("sync_product 101").handle
     try:
         console.print(f"  sync_product 101 result()  -> {product.result(RESULT_TIMEOUT_S)!r}")
+        row = product.result(RESULT_TIMEOUT_S, select=["supplier_id", "name", "stock"])
+        console.print(f"  ... result(select=[...])   -> {row!r}")
     except Exception as exc:
         problems.append(f"sync_product 101 result() raised {type(exc).__name__}: {exc}")
     charge = scenario.by_label("charge_card").handle
@@ -246,7 +273,7 @@ def summarize(
 def bulk_newsletter(console: Console, run_id: str, count: int = BULK_EMAILS) -> list[str]:
     """Enqueue a newsletter to ``count`` readers in one call and wait with a progress bar."""
     from .celery_app import actions
-    from .shop_actions import send_email
+    from .shop.actions import send_email
 
     readers = [{"to": f"reader{i}@example.com", "subject": "News"} for i in range(count)]
     began = time.monotonic()
@@ -294,7 +321,7 @@ def run(console: Console, deadline_s: float) -> int:
         print_header(console, setup)
         # Imported only now: the app reads REDIS_URL when it is first imported.
         from .scenario import enqueue_mix
-        from .shop_actions import PaymentDeclined
+        from .shop.actions import PaymentDeclined
 
         run_id = uuid.uuid4().hex[:6]
         scenario = enqueue_mix(run_id)

@@ -8,9 +8,27 @@ import pytest
 import redis
 
 from celery_actions.redis.keys import Keys
+from celery_actions.testing.embedded import EmbeddedRedis, free_port
 from tests.helpers import Broker
 
 pytest_plugins = ["celery_actions.testing.fixtures"]
+
+# The session's Redis port is chosen before Django's settings are read (pytest-django sets
+# Django up after this conftest is imported), so the test project's Celery app, its
+# workers and the tests all use the redis-server the `redis_server` fixture starts.
+REDIS_PORT = free_port()
+os.environ["REDIS_URL"] = f"redis://127.0.0.1:{REDIS_PORT}/0"
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.djproject.settings")
+import django  # noqa: E402
+
+django.setup()  # (pytest-django then only guards database access)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[EmbeddedRedis]:
+    """A private redis-server for the test session, on the port chosen above."""
+    with EmbeddedRedis(REDIS_PORT) as server:
+        yield server
 
 
 @pytest.fixture(scope="session", autouse=True)

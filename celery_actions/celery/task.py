@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 Enqueue = Callable[["ActionTask", Mapping[str, Any], Mapping[str, Any]], Any]
 """Enqueues an action and returns its handle (the facade's ``enqueue``)."""
+SelectRecord = Callable[[Mapping[str, Any], Sequence[str]], dict[str, Any]]
+"""Reads fields of the record a model action's params name (``result(select=...)``)."""
 
 
 class ActionTask(Task):  # type: ignore[misc]
@@ -43,6 +45,8 @@ class ActionTask(Task):  # type: ignore[misc]
     params_model: ParamsModel
     action_defaults: EnqueueOptions | None = None
     enqueue: Enqueue
+    select_record: SelectRecord | None = None
+    """Set on model actions (``celery_actions.django``); None for global actions."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         request = self.request_stack.top

@@ -10,7 +10,7 @@ is built.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,51 @@ def split_item(item: Any) -> tuple[Any, Mapping[str, Any] | None]:
             raise InvalidParams("a bulk item is a params dict or a (params, options) pair")
         return item[0], item[1]
     return item, None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedItem:
+    """A bulk item that passed validation."""
+
+    params_json: str
+    options: EnqueueOptions | None
+    """Its own options merged over the shared ones; None when it has none."""
+    own_id: str | None
+    """The id its own options give it, if any."""
+
+
+def check_item(
+    index: int, item: Any, shared: Mapping[str, Any], dump: Callable[[Any], str]
+) -> CheckedItem:
+    """Validate bulk item ``index`` (params dumped by ``dump``, its own options over the
+    shared ones); an error names the item and its field."""
+    params, own = split_item(item)
+    try:
+        call = own_id = None
+        if own:
+            if {"onDuplicateID", "on_duplicate_id"} & set(own):
+                raise InvalidOptions(
+                    "onDuplicateID applies to the whole batch; pass it in the shared options",
+                    field="onDuplicateID",
+                )
+            call = parse_options({**shared, **own})
+            if "id" in own:
+                own_id = call.id
+        return CheckedItem(dump(params), call, own_id)
+    except (InvalidOptions, InvalidParams) as exc:
+        raise type(exc)(f"item {index}: {exc}", field=f"[{index}].{exc.field}") from None
+
+
+def sized_dump(task: ActionTask, max_params_bytes: int) -> Callable[[Any], str]:
+    """The action's params dump, refusing params over ``actions_max_params_bytes``."""
+    dump = task.params_model.dump_json
+
+    def dump_sized(params: Any) -> str:
+        text = dump(params)
+        check_size(text, max_params_bytes, task.name)
+        return text
+
+    return dump_sized
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,24 +128,11 @@ class BulkEnqueue:
     def _validate(self) -> dict[int, str]:
         """Pass 1: validate every item; returns the items' own ids, by index."""
         overrides: dict[int, str] = {}
-        dump = self.task.params_model.dump_json
-        limit, name = self.runtime.settings.max_params_bytes, self.task.name
+        dump = sized_dump(self.task, self.runtime.settings.max_params_bytes)
         for index, item in enumerate(self.items):
-            params, own = split_item(item)
-            try:
-                if own:
-                    if {"onDuplicateID", "on_duplicate_id"} & set(own):
-                        raise InvalidOptions(
-                            "onDuplicateID applies to the whole batch; pass it in the shared "
-                            "options",
-                            field="onDuplicateID",
-                        )
-                    call = parse_options({**self.shared, **own})
-                    if "id" in own and call.id is not None:
-                        overrides[index] = call.id
-                check_size(dump(params), limit, name)
-            except (InvalidOptions, InvalidParams) as exc:
-                raise type(exc)(f"item {index}: {exc}", field=f"[{index}].{exc.field}") from None
+            own_id = check_item(index, item, self.shared, dump).own_id
+            if own_id is not None:
+                overrides[index] = own_id
         return overrides
 
     def _on_duplicate(self, handles: BulkHandles) -> OnDuplicate:

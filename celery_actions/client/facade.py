@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 from celery import Celery
 
@@ -23,8 +23,35 @@ from .bulk import BulkEnqueue, Item
 from .bulk_handles import BulkHandles
 from .handles import BackgroundActionHandle
 
+if TYPE_CHECKING:
+    from ..django.model_actions import Lock
+
 F = TypeVar("F", bound=Callable[..., Any])
 ActionRef = ActionTask | str | Callable[..., Any]
+
+
+class EnqueueHold(Protocol):
+    """An integration's say over enqueues (:attr:`Actions.hold`).
+
+    Each method gets the call as the facade got it and returns ``None`` to let it go ahead,
+    or the handle(s) of an enqueue it took over. The Django app holds enqueues made inside
+    ``transaction.atomic()`` until the commit (``celery_actions/django/outbox.py``) and
+    streams querysets given to ``enqueue_many``.
+    """
+
+    def enqueue(
+        self,
+        task: ActionTask,
+        params: Mapping[str, Any] | None,
+        options: Mapping[str, Any] | None,
+        kwargs: dict[str, Any],
+    ) -> BackgroundActionHandle | None:
+        """Take over one ``enqueue``, or return None."""
+
+    def enqueue_many(
+        self, task: ActionTask, items: Iterable[Any], options: dict[str, Any]
+    ) -> BulkHandles | None:
+        """Take over one ``enqueue_many`` (its options merged into one dict), or None."""
 
 
 class Actions:
@@ -41,6 +68,8 @@ class Actions:
         apply_defaults(app)
         install(app, self.runtime)
         app.celery_actions = self  # for `celery -A proj actions ...`
+        self.hold: EnqueueHold | None = None
+        """Set by an integration that holds some enqueues back (see :class:`EnqueueHold`)."""
 
     @property
     def settings(self) -> Settings:
@@ -110,6 +139,32 @@ class Actions:
 
         return decorate(fn) if fn is not None else decorate
 
+    def model_action(
+        self,
+        model: type[Any],
+        /,
+        *,
+        lock: Lock = None,
+        name: str | None = None,
+        celery_options: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> Callable[[Callable[..., Any]], ActionTask]:
+        """Declare a Django model action: ``@actions.model_action(Order)`` on
+        ``def ship(record: Order, carrier: str)``.
+
+        It is enqueued with the record's id (``{"id": order.pk, "carrier": "ups"}``; the
+        instance is accepted for the id); the worker loads the record, with ``lock``
+        (None, ``"update"``, ``"nowait"`` or ``"skip_locked"``: ``select_for_update``)
+        inside a transaction, and calls the function with it. Options as for
+        :meth:`action`. Needs the Django app (``celery_actions.django``); see
+        ``celery_actions/django/model_actions.py``.
+        """
+        from ..django.model_actions import declare_model_action
+
+        return declare_model_action(
+            self, model, lock=lock, name=name, celery_options=celery_options, options=options
+        )
+
     def _task(self, action: ActionRef) -> ActionTask:
         if isinstance(action, ActionTask):
             return action
@@ -144,6 +199,10 @@ class Actions:
         """
         runtime = self.runtime
         task = self._task(action)
+        if self.hold is not None:
+            held = self.hold.enqueue(task, params, options, kwargs)
+            if held is not None:
+                return held
         resolved = resolve(parse_options(options, **kwargs), task.action_defaults,
                            runtime.settings.environment)  # fmt: skip
         builder = JobBuilder(task, resolved, runtime.envelopes, runtime.settings.max_params_bytes)
@@ -175,15 +234,20 @@ class Actions:
         Then items are written in chunks of 1,000, one round trip each, that record the
         jobs and, on a Redis broker, push their Celery messages and one ``task-sent``
         event message for the chunk. With an enqueue rate limit the whole batch is
-        admitted, or TooManyRequests is raised and nothing is enqueued.
+        admitted, or TooManyRequests is raised and nothing is enqueued. For a Django model
+        action, ``items`` may be a queryset: its ids are read a page at a time.
         """
         task = self._task(action)
-        batch = items if isinstance(items, Sequence) else list(items)
         shared = dict(options or {})
         for key, value in kwargs.items():
             if key in shared:
                 raise InvalidOptions(f"option {key!r} given twice", field=key)
             shared[key] = value
+        if self.hold is not None:
+            held = self.hold.enqueue_many(task, items, shared)
+            if held is not None:
+                return held
+        batch = items if isinstance(items, Sequence) else list(items)
         return BulkEnqueue(self.runtime, task, batch, shared).run()
 
     def handle(self, action: ActionRef, action_id: str) -> BackgroundActionHandle:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from celery import states
@@ -63,12 +64,26 @@ class BackgroundActionHandle:
             return True
         return False
 
-    def result(self, timeout: float | None = None) -> Any:
+    def result(self, timeout: float | None = None, *, select: Sequence[str] | None = None) -> Any:
         """Wait for the final outcome: the return value, or the final attempt's error.
 
         Waits on the result backend (Redis pub/sub, no polling). Raises ActionCancelled
         for a cancelled action and ActionTimeout when ``timeout`` seconds pass first.
+        ``select`` (model actions only, as Gadget's): once the action has completed, return
+        those fields of its record as it is now instead of the return value, as a dict
+        keyed by the names given (Django lookups: ``["id", "customer__email"]``).
         """
+        value = self._result(timeout)
+        return value if select is None else self._select(select)
+
+    def _select(self, fields: Sequence[str]) -> dict[str, Any]:
+        task = self._runtime.tasks.get(self.action)
+        reader = None if task is None else task.select_record
+        if reader is None:
+            raise TypeError(f"result(select=...) is for model actions; {self.action} is not one")
+        return reader(self.info().params, fields)
+
+    def _result(self, timeout: float | None) -> Any:
         if self.status() is ActionStatus.CANCELLED:
             raise ActionCancelled(f"action {self.id!r} was cancelled")
         result = self._runtime.app.AsyncResult(self.id)
@@ -82,14 +97,20 @@ class BackgroundActionHandle:
                 f"(status {self.status().value})"
             ) from None
 
-    async def result_async(self, timeout: float | None = None) -> Any:
+    async def result_async(
+        self, timeout: float | None = None, *, select: Sequence[str] | None = None
+    ) -> Any:
         """``result()`` for asyncio code: awaits the result backend's pub/sub channel."""
+        value = await self._result_async(timeout)
+        return value if select is None else await asyncio.to_thread(self._select, select)
+
+    async def _result_async(self, timeout: float | None) -> Any:
         if await asyncio.to_thread(self.status) is ActionStatus.CANCELLED:
             raise ActionCancelled(f"action {self.id!r} was cancelled")
         backend = self._runtime.app.backend
         url = self._runtime.app.conf.result_backend
         if not (isinstance(url, str) and url.startswith(("redis://", "rediss://"))):
-            return await asyncio.to_thread(self.result, timeout)
+            return await asyncio.to_thread(self._result, timeout)
         import redis.asyncio as aioredis
 
         key = backend.get_key_for_task(self.id)

@@ -1,4 +1,11 @@
-"""The shop's actions. Each one raises on failure, and celery-actions retries it.
+"""The shop's actions (found by the Django app's autodiscovery of ``actions.py``). Each one
+raises on failure, and celery-actions retries it.
+
+- ``sync_product``: a model action on Product; calls the flaky, rate-limited supplier API
+  in the ``supplier`` queue (at most 2 at once, across every worker).
+- ``send_receipt``: a model action on Order, enqueued inside the order's transaction.
+- ``charge_card``: a model action on Order; the supplier declines every card.
+- ``send_email``, ``daily_report``: global actions (the report runs nightly, by beat).
 
 Configuration comes from the environment, read when an action runs (so a worker picks up
 what the process that started it set):
@@ -22,10 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from celery import current_task
+from django.utils import timezone
 
-from .celery_app import actions
+from example_project.celery_app import actions
 
-DEFAULT_OUTBOX_DIR = Path(__file__).resolve().parent / "outbox"
+from .models import Order, Product
+
+DEFAULT_OUTBOX_DIR = Path(__file__).resolve().parent.parent / "outbox"
 DEFAULT_SUPPLIER_API_URL = "http://127.0.0.1:8000"
 HTTP_TIMEOUT_S = 5.0
 SHOP_ADDRESS = "shop@example.com"
@@ -100,11 +110,34 @@ def _write_atomically(path: Path, data: bytes) -> None:
     partial.replace(path)
 
 
-@actions.action
-def sync_product(product_id: int) -> dict[str, Any]:
-    """Fetch a product from the supplier; a 500 or 429 raises, so the action is retried."""
-    product: dict[str, Any] = call_supplier("GET", f"/products/{product_id}")
+SUPPLIER_RETRIES = {
+    "retryCount": 8,
+    "initialInterval": 300,
+    "maxInterval": 2000,
+    "backoffFactor": 2,
+    "randomizeInterval": True,
+}
+"""Enough retries that a product sync outlives the API's random 500s and its 429s."""
+SUPPLIER_QUEUE = {"name": "supplier", "maxConcurrency": 2}
+
+
+@actions.model_action(Product, retries=SUPPLIER_RETRIES, queue=SUPPLIER_QUEUE)
+def sync_product(record: Product) -> dict[str, Any]:
+    """Fetch a product from the supplier and save it; a 500 or 429 raises, so the action is
+    retried. At most 2 syncs call the supplier at once, on any number of workers."""
+    product: dict[str, Any] = call_supplier("GET", f"/products/{record.supplier_id}")
+    record.name = product["name"]
+    record.stock = product["stock"]
+    record.synced_at = timezone.now()
+    record.save()
     return {"id": product["id"], "name": product["name"], "stock": product["stock"]}
+
+
+@actions.model_action(Order)
+def send_receipt(record: Order) -> str:
+    """The order's receipt email (enqueued inside the transaction that creates the order)."""
+    body = f"Thank you! Order {record.pk}: {record.product}, {record.amount_cents / 100:.2f} EUR."
+    return send_email.run(to=record.customer.email, subject="Your receipt", body=body)
 
 
 @actions.action
@@ -147,10 +180,10 @@ def daily_report(day: str) -> dict[str, Any]:
     return {**report, "path": str(path)}
 
 
-@actions.action(retries={"retryCount": 1, "initialInterval": 500})
-def charge_card(order_id: int, amount_cents: int) -> dict[str, Any]:
+@actions.model_action(Order, retries={"retryCount": 1, "initialInterval": 500})
+def charge_card(record: Order) -> dict[str, Any]:
     """Charge an order's card. The supplier's payment endpoint always declines (402)."""
     charge: dict[str, Any] = call_supplier(
-        "POST", "/charges", {"order_id": order_id, "amount_cents": amount_cents}
+        "POST", "/charges", {"order_id": record.pk, "amount_cents": record.amount_cents}
     )
     return charge

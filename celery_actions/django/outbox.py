@@ -1,0 +1,331 @@
+"""Enqueue inside ``transaction.atomic()``: a real handle at once, published on commit.
+
+:class:`TransactionHold` is the facade's hold (``Actions.hold``). Inside an atomic block of
+the followed database (``CELERY_ACTIONS_DATABASE``) an enqueue is validated, given its id
+and written to the outbox table in the same transaction; its handle is returned at once.
+When the outermost transaction commits, the enqueuing process publishes it
+(``transaction.on_commit``); after a rollback there is neither a row nor a callback, so it
+never runs. Outside a transaction, or with ``CELERY_ACTIONS_ON_COMMIT = False``, enqueues
+publish at once. ``enqueue_many`` follows the same rule, writing one row per item.
+
+:class:`OutboxRelay` runs on every worker's pump pass (``Runtime.pump_hooks``): it takes
+rows older than ``CELERY_ACTIONS_OUTBOX_RELAY_AFTER``, publishes those whose action is not
+in Redis yet (the enqueuing process died between its commit and its publish) and deletes
+them all. Publishing is idempotent by action id (``onDuplicateID: "ignore"``): whichever of
+the enqueuing process and the pumps publishes first, the action runs once.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from itertools import groupby
+from typing import TYPE_CHECKING, Any
+
+from django.db import IntegrityError, close_old_connections, connections, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from ..client.bulk import BulkEnqueue, check_item, sized_dump
+from ..client.bulk_handles import BulkHandles
+from ..client.handles import BackgroundActionHandle
+from ..core.options import parse_options
+from ..core.resolve import resolve
+from ..errors import DuplicateActionId, InvalidParams
+from .conf import DjangoSettings
+from .model_actions import ModelParams, records
+from .models import OutboxEntry
+
+if TYPE_CHECKING:
+    from ..celery.task import ActionTask
+    from ..client.facade import Actions
+
+logger = logging.getLogger("celery_actions")
+CHUNK = 1000
+"""Rows written, read or published per statement."""
+_COLUMNS = ("id", "action", "params", "options", "batch", "seq", "created_at")
+_publishing: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "celery_actions_publishing", default=False
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """An outbox row as written and published."""
+
+    id: str
+    action: str
+    params: str
+    options: str
+    batch: str = ""
+    seq: int = 0
+
+
+def _options_json(parsed: Any) -> str:
+    data = parsed.model_dump(mode="json", exclude_unset=True)
+    data.pop("id", None)
+    data.pop("on_duplicate_id", None)
+    return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+
+class TransactionHold:
+    """Holds enqueues made inside a transaction until it commits (see the module doc)."""
+
+    def __init__(self, actions: Actions, settings: DjangoSettings) -> None:
+        self.actions = actions
+        self.settings = settings
+        self._sql: str | None = None
+
+    def _in_transaction(self) -> bool:
+        if not self.settings.on_commit or _publishing.get():
+            return False
+        return bool(connections[self.settings.database].in_atomic_block)
+
+    # -- one ---------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        task: ActionTask,
+        params: Mapping[str, Any] | None,
+        options: Mapping[str, Any] | None,
+        kwargs: dict[str, Any],
+    ) -> BackgroundActionHandle | None:
+        """Inside a transaction: write the outbox row, publish on commit; else None."""
+        if not self._in_transaction():
+            return None
+        parsed = parse_options(options, **kwargs)
+        resolved = resolve(parsed, task.action_defaults, self.actions.settings.environment)
+        params_json = sized_dump(task, self.actions.settings.max_params_bytes)(params)
+        handle = BackgroundActionHandle(self.actions.runtime, task.name, "")
+        if resolved.id is None:
+            handle.id = uuid.uuid4().hex
+        else:
+            handle.id = resolved.id
+            if self.actions.runtime.writer.taken_ids([resolved.id]):
+                if resolved.on_duplicate_id == "ignore":
+                    return handle
+                raise DuplicateActionId(resolved.id)
+        row = _Row(handle.id, task.name, params_json, _options_json(parsed))
+        try:
+            self._write([row], given_ids=resolved.id is not None)
+        except DuplicateActionId:
+            if resolved.on_duplicate_id == "ignore":  # enqueued earlier in this transaction
+                return handle
+            raise
+        transaction.on_commit(
+            lambda: self.publish([row]), using=self.settings.database, robust=True
+        )
+        return handle
+
+    def _write(self, rows: Sequence[_Row], *, given_ids: bool) -> None:
+        """Insert the rows (one statement; a raw INSERT costs a third of ``bulk_create``).
+        Given ids may clash: then in a savepoint, so the caller's transaction survives."""
+        if not given_ids:  # random ids cannot clash: no savepoint needed
+            self._insert(rows)
+            return
+        database = self.settings.database
+        try:
+            with transaction.atomic(using=database):
+                self._insert(rows)
+        except IntegrityError:
+            taken = OutboxEntry.objects.using(database).filter(id__in=[r.id for r in rows])
+            raise DuplicateActionId(str(taken.values_list("id", flat=True).first())) from None
+
+    def _insert(self, rows: Sequence[_Row]) -> None:
+        connection = connections[self.settings.database]
+        if self._sql is None:
+            meta = OutboxEntry._meta
+            quote = connection.ops.quote_name
+            columns = ", ".join(quote(meta.get_field(name).column) for name in _COLUMNS)
+            marks = ", ".join(["%s"] * len(_COLUMNS))
+            self._sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({marks})"
+        created_at = connection.ops.adapt_datetimefield_value(timezone.now())
+        values = [(r.id, r.action, r.params, r.options, r.batch, r.seq, created_at) for r in rows]
+        with connection.cursor() as cursor:
+            if len(values) == 1:
+                cursor.execute(self._sql, values[0])
+            else:
+                cursor.executemany(self._sql, values)
+
+    # -- many --------------------------------------------------------------------------
+
+    def enqueue_many(
+        self, task: ActionTask, items: Iterable[Any], options: dict[str, Any]
+    ) -> BulkHandles | None:
+        """Inside a transaction: one outbox row per item, published on commit. Outside,
+        a queryset of a model action is streamed; anything else goes ahead (None)."""
+        if isinstance(items, QuerySet):
+            if not isinstance(task.params_model, ModelParams):
+                raise InvalidParams(
+                    f"{task.name} is not a model action: enqueue_many takes a queryset only "
+                    "for model actions",
+                    field=None,
+                )
+            items = records(items)
+        if not self._in_transaction():
+            if isinstance(items, records):
+                return BulkEnqueue(self.actions.runtime, task, items, options).run()
+            return None
+        parsed = parse_options(options)
+        resolved = resolve(parsed, task.action_defaults, self.actions.settings.environment)
+        base = resolved.id or uuid.uuid4().hex
+        shared_json = _options_json(parsed)
+        with transaction.atomic(using=self.settings.database):  # a savepoint
+            count, overrides = self._write_items(task, items, options, base, shared_json)
+            handles = BulkHandles(self.actions.runtime, task.name, base, count, overrides)
+            if resolved.on_duplicate_id != "ignore" and (resolved.id is not None or overrides):
+                ids = list(handles.ids())
+                for start in range(0, len(ids), CHUNK):
+                    taken = self.actions.runtime.writer.taken_ids(ids[start : start + CHUNK])
+                    if taken:
+                        raise DuplicateActionId(taken[0])
+        transaction.on_commit(
+            lambda: self.publish_batch(base), using=self.settings.database, robust=True
+        )
+        return handles
+
+    def _write_items(
+        self,
+        task: ActionTask,
+        items: Iterable[Any],
+        shared: dict[str, Any],
+        base: str,
+        shared_json: str,
+    ) -> tuple[int, dict[int, str]]:
+        """Validate and write the rows of a batch, a chunk at a time; (count, own ids)."""
+        dump = sized_dump(task, self.actions.settings.max_params_bytes)
+        overrides: dict[int, str] = {}
+        chunk: list[_Row] = []
+        count = 0
+        given = "id" in shared
+        for index, item in enumerate(items):
+            checked = check_item(index, item, shared, dump)
+            params_json, row_id = checked.params_json, f"{base}-{index}"
+            options_json = (
+                shared_json if checked.options is None else _options_json(checked.options)
+            )
+            if checked.own_id is not None:
+                row_id = overrides[index] = checked.own_id
+                given = True
+            chunk.append(_Row(row_id, task.name, params_json, options_json, base, index))
+            count += 1
+            if len(chunk) >= CHUNK:
+                self._write(chunk, given_ids=given)
+                chunk = []
+        if chunk:
+            self._write(chunk, given_ids=given)
+        return count, overrides
+
+    # -- publishing --------------------------------------------------------------------
+
+    def publish(self, rows: Sequence[_Row]) -> list[_Row]:
+        """Enqueue rows for real, each under its id (ids already in Redis are skipped);
+        returns the rows that could not be published (logged)."""
+        failed: list[_Row] = []
+        token = _publishing.set(True)
+        try:
+            for (action, options_json), group in groupby(sorted(rows, key=_group), key=_group):
+                batch = list(group)
+                options = {**json.loads(options_json), "on_duplicate_id": "ignore"}
+                try:
+                    if len(batch) == 1:
+                        row = batch[0]
+                        self.actions.enqueue(action, json.loads(row.params), options, id=row.id)
+                    else:
+                        items = [(json.loads(r.params), {"id": r.id}) for r in batch]
+                        self.actions.enqueue_many(action, items, options)
+                except Exception:
+                    logger.exception(
+                        "celery-actions: could not publish %d committed %s action(s) (%s...); "
+                        "the outbox keeps them",
+                        len(batch), action, batch[0].id,
+                    )  # fmt: skip
+                    failed.extend(batch)
+        finally:
+            _publishing.reset(token)
+        return failed
+
+    def publish_batch(self, base: str) -> None:
+        """Publish the rows of one ``enqueue_many``, a chunk at a time."""
+        for rows in _pages(
+            OutboxEntry.objects.using(self.settings.database).filter(batch=base), "seq"
+        ):
+            self.publish(rows)
+
+
+def _group(row: _Row) -> tuple[str, str]:
+    return row.action, row.options
+
+
+def _pages(queryset: QuerySet[OutboxEntry], order: str) -> Iterator[list[_Row]]:
+    """Rows in pages of CHUNK, by ``order`` (keyset pagination)."""
+    fields = ("id", "action", "params", "options", "batch", "seq")
+    last: Any = None
+    while True:
+        page = queryset.order_by(order)
+        if last is not None:
+            page = page.filter(**{f"{order}__gt": last})
+        rows = [_Row(*values) for values in page.values_list(*fields)[:CHUNK]]
+        if not rows:
+            return
+        yield rows
+        last = getattr(rows[-1], order)
+
+
+class OutboxRelay:
+    """A pump hook: publishes the outbox rows their process did not, deletes old rows."""
+
+    def __init__(self, hold: TransactionHold) -> None:
+        self.hold = hold
+        self._next = 0.0
+
+    def __repr__(self) -> str:
+        return "<OutboxRelay>"
+
+    def __call__(self) -> int:
+        """One pass (at most one per half relay delay); returns how many rows it deleted."""
+        now = time.monotonic()
+        relay_after = self.hold.settings.outbox_relay_after_s
+        if now < self._next:
+            return 0
+        self._next = now + min(relay_after / 2, 1.0)
+        close_old_connections()
+        return self.relay(relay_after)
+
+    def relay(self, older_than_s: float) -> int:
+        """Publish and delete the rows written more than ``older_than_s`` seconds ago."""
+        database = self.hold.settings.database
+        entries = OutboxEntry.objects.using(database)
+        cutoff = timezone.now() - timedelta(seconds=older_than_s)
+        deleted = 0
+        while True:
+            fields = ("id", "action", "params", "options", "batch", "seq")
+            rows = [
+                _Row(*values)
+                for values in entries.filter(created_at__lte=cutoff)
+                .order_by("created_at")
+                .values_list(*fields)[:CHUNK]
+            ]
+            if not rows:
+                return deleted
+            taken = set(self.hold.actions.runtime.writer.taken_ids([r.id for r in rows]))
+            lost = [row for row in rows if row.id not in taken]
+            if lost:
+                logger.warning(
+                    "celery-actions: publishing %d action(s) committed %gs ago or more whose "
+                    "process did not (it died after the commit?): %s",
+                    len(lost), older_than_s, ", ".join(r.id for r in lost[:5]),
+                )  # fmt: skip
+                kept = {row.id for row in self.hold.publish(lost)}
+            else:
+                kept = set()
+            done = [row.id for row in rows if row.id not in kept]
+            deleted += entries.filter(id__in=done).delete()[0]
+            if len(rows) < CHUNK or kept:
+                return deleted
