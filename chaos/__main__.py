@@ -21,6 +21,7 @@ import os
 import random
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -51,6 +52,8 @@ class Run:
         self.r.flushall()
         self.workers: list[WorkerProcess] = []
         self.kills: list[tuple[str, float]] = []
+        self.reclaims: list[float] = []
+        self.watchers: list[threading.Thread] = []
         self.jobs: dict[str, tuple[str, str | None, int]] = {}
         self._serial = 0
 
@@ -82,9 +85,39 @@ class Run:
     def kill_one(self) -> None:
         live = [w for w in self.workers if w.alive]
         victim = self.rng.choice(live)
+        running = self._running_on(victim.name)
         victim.kill(signal.SIGKILL)
-        self.kills.append((victim.name, time.time()))
+        killed = time.time()
+        self.kills.append((victim.name, killed))
+        watcher = threading.Thread(target=self._watch, args=(running, killed), daemon=True)
+        watcher.start()
+        self.watchers.append(watcher)
         self.start_worker(victim.pool)
+
+    def _running_on(self, node: str) -> dict[str, str]:
+        """The actions a worker runs now: id -> token."""
+        ids = [action_id for action_id, _, _ in self.jobs.values()]
+        pipe = self.r.pipeline(transaction=False)
+        for action_id in ids:
+            pipe.hmget(Keys().job(action_id), "status", "worker", "token")
+        return {
+            action_id: token
+            for action_id, (status, worker, token) in zip(ids, pipe.execute(), strict=True)
+            if status == "running" and (worker or "").startswith(node + ":")
+        }
+
+    def _watch(self, running: dict[str, str], killed: float) -> None:
+        """Time until each action a kill cut short is taken back (its lease reclaimed and
+        the action dispatched again), from outside."""
+        left = dict(running)
+        r = redis.Redis.from_url(self.server.url, decode_responses=True)
+        while left and time.time() - killed < 120:
+            for action_id, token in list(left.items()):
+                status, current = r.hmget(Keys().job(action_id), "status", "token")
+                if status != "running" or current != token:
+                    self.reclaims.append(time.time() - killed)
+                    del left[action_id]
+            time.sleep(0.05)  # polling from outside; the measurement's resolution
 
     def finished(self) -> bool:
         pipe = self.r.pipeline(transaction=False)
@@ -103,7 +136,11 @@ class Run:
         return time.monotonic() - started
 
     def report(self) -> Report:
-        return observe(self.r, Keys(), self.name, self.jobs, self.kills)
+        for watcher in self.watchers:
+            watcher.join(timeout=130)
+        report = observe(self.r, Keys(), self.name, self.jobs, self.kills)
+        report.reclaims_s = list(self.reclaims)
+        return report
 
     def stop(self) -> None:
         for worker in self.workers:
@@ -153,21 +190,30 @@ def outage(server: EmbeddedRedis, seed: int, name: str, actions: int) -> Report:
 
 def show(reports: list[Report]) -> None:
     table = Table("scenario", "jobs", "lost", "run twice", "max running / limit",
-                  "leaked slots", "keys left", "recovery after a kill", title="chaos")  # fmt: skip
+                  "leaked slots", "keys left", "taken back after a kill",
+                  "started again after a kill", title="chaos")  # fmt: skip
     for rep in reports:
         limits = ", ".join(
             f"{q} {seen}/{lim}" for q, (seen, lim) in sorted(rep.max_running.items())
         )
-        spread = rep.as_json()["recovery_s"]
-        recovery = "-" if spread is None else f"median {spread['median']}s, max {spread['max']}s"
+        figures = rep.as_json()
+        reclaim, restart = _spread_text(figures["reclaim_s"]), _spread_text(figures["recovery_s"])
         table.add_row(rep.name, str(rep.jobs), str(rep.lost), str(rep.ran_twice), limits,
-                      str(rep.leaked_slots), str(len(rep.keys_left)), recovery)  # fmt: skip
+                      str(rep.leaked_slots), str(len(rep.keys_left)), reclaim, restart)  # fmt: skip
     Console(width=160).print(table)
     for rep in reports:
         for note in rep.notes:
             print(f"{rep.name}: {note}")
         if rep.keys_left:
             print(f"{rep.name}: keys left: {rep.keys_left[:10]}")
+
+
+def _spread_text(spread: dict[str, float] | None) -> str:
+    return (
+        "-"
+        if spread is None
+        else f"n {spread['n']:g}, median {spread['median']}s, max {spread['max']}s"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,6 +29,11 @@ class Report:
     leaked_slots: int
     keys_left: list[str]
     recoveries_s: list[float] = field(default_factory=list)
+    """Kill to the next start of each cut-short job (includes waiting behind the backlog
+    and in its queue's line)."""
+    reclaims_s: list[float] = field(default_factory=list)
+    """Kill to the moment each cut-short job was taken back (lease reclaimed, dispatched
+    again): the recovery itself."""
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -41,7 +46,8 @@ class Report:
             "ran_twice": self.ran_twice,
             "max_running": {q: list(v) for q, v in self.max_running.items()},
             "leaked_slots": self.leaked_slots, "keys_left": self.keys_left,
-            "recovery_s": _spread(self.recoveries_s), "notes": self.notes,
+            "reclaim_s": _spread(self.reclaims_s), "recovery_s": _spread(self.recoveries_s),
+            "notes": self.notes,
         }  # fmt: skip
 
 
