@@ -80,10 +80,9 @@ STATUS = {
     ActionStatus.CANCELLED: TaskResultStatus.FAILED,
     ActionStatus.COMPLETE: TaskResultStatus.SUCCESSFUL,
 }
-HISTORY = "dj:attempts:"
-"""``P dj:attempts:<id>`` (list): one JSON entry per attempt start (``{"w": worker}``) and
-per attempt failure (``{"e": exception class path, "t": traceback}``); kept as long as
-the action's record."""
+# ``Keys.task_attempts(id)`` (list): one JSON entry per attempt start (``{"w": worker}``)
+# and per attempt failure (``{"e": exception class path, "t": traceback}``); kept as long
+# as the action's record.
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -295,7 +294,7 @@ class ActionsBackend(BaseTaskBackend):
 
 
 def _history_key(store: Any, action_id: str) -> str:
-    return f"{store.keys.prefix}{HISTORY}{action_id}"
+    return store.keys.task_attempts(action_id)
 
 
 def _check_call(task: Task, args: Any, kwargs: Any) -> None:

@@ -22,6 +22,8 @@ Layout (``P`` is ``actions_key_prefix``, default ``"actions:"``)::
                                     gap (Redis stalled or down) is added to every lease
     P workers                zset   worker name -> last heartbeat (ms)
     P ratelimit              hash   the enqueue leaky bucket: level, last update
+    P dj:attempts:<id>       list   the django.tasks backend's attempt history of an action
+                                    (kept as long as its record)
 
 A "group" is a concurrency group: Gadget's ``queue`` option (a name and a limit), not a
 Celery queue. The Lua scripts build the same names from the prefix (``lua/_lib.lua``); a
@@ -105,6 +107,10 @@ class Keys:
     def ratelimit(self) -> str:
         """Hash of the enqueue leaky bucket."""
         return f"{self.prefix}ratelimit"
+
+    def task_attempts(self, action_id: str) -> str:
+        """The django.tasks backend's attempt history of one action."""
+        return f"{self.prefix}dj:attempts:{action_id}"
 
     @property
     def gate(self) -> list[str]:
