@@ -191,6 +191,23 @@ local function finish(c, id, status, retention_ms, reason)
   redis.call('PEXPIRE', jk, retention_ms)
 end
 
+-- A running job's worker is lost: revoke its token and count the loss. Past max_lost
+-- losses it fails (a poison message) and true is returned; else it waits to be dispatched
+-- again (the caller makes it ready).
+local function worker_lost(c, id, max_lost, retention_ms)
+  local jk = job_key(c.P, id)
+  local lost = redis.call('HINCRBY', jk, 'lost', 1)
+  revoke_token(jk)
+  if lost > max_lost then
+    redis.call('HSET', jk, 'error', 'worker lost ' .. lost .. ' times while running it',
+      'error_type', 'celery_actions.errors.WorkerLost')
+    finish(c, id, 'failed', retention_ms)
+    return true
+  end
+  redis.call('HSET', jk, 'status', 'waiting', 'reason', 'worker lost; dispatching again')
+  return false
+end
+
 local function wake_pumps(WAKE)
   redis.call('LPUSH', WAKE, 1)
   redis.call('LTRIM', WAKE, 0, 0)

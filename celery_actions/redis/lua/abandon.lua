@@ -25,15 +25,9 @@ for i = 7, #ARGV, 2 do
       redis.call('ZREM', slots_key(P, group), id)
       freed[group] = true
     end
-    local lost = redis.call('HINCRBY', jk, 'lost', 1)
-    revoke_token(jk)
-    if lost > max_lost then
-      redis.call('HSET', jk, 'error', 'worker lost ' .. lost .. ' times while running it',
-        'error_type', 'celery_actions.errors.WorkerLost')
-      finish(c, id, 'failed', retention_ms)
+    if worker_lost(c, id, max_lost, retention_ms) then
       failed[#failed + 1] = id
     else
-      redis.call('HSET', jk, 'status', 'waiting', 'reason', 'worker lost; dispatching again')
       make_ready(c, id)
     end
   end

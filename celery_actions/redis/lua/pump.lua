@@ -53,16 +53,10 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', c.L, '-inf', c.now, 'LIMIT', 0, 
       freed[group] = true
     end
     if status == 'running' then
-      local lost = redis.call('HINCRBY', jk, 'lost', 1)
-      revoke_token(jk)
-      if lost > max_lost then
-        redis.call('HSET', jk, 'error', 'worker lost ' .. lost .. ' times while running it',
-          'error_type', 'celery_actions.errors.WorkerLost')
-        finish(c, id, 'failed', retention_ms)
+      if worker_lost(c, id, max_lost, retention_ms) then
         failed[#failed + 1] = id
       else
-        redis.call('HSET', jk, 'status', 'waiting', 'reason', 'worker lost; dispatching again')
-        redis.call('ZADD', c.S, c.now, id)
+        redis.call('ZADD', c.S, c.now, id) -- made ready below, in this pass
       end
     end
   end
