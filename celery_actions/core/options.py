@@ -7,7 +7,6 @@ models here; precedence and defaults are applied in ``resolve.py``.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -23,18 +22,17 @@ from pydantic import (
 )
 
 from ..errors import InvalidOptions
+from .limits import (
+    ID_MAX_LENGTH,
+    MAX_CONCURRENCY,
+    MAX_INTERVAL_MS,
+    MAX_RETRY_COUNT,
+    MAX_RETRY_FOR_MS,
+    MAX_START_AHEAD,
+    NAME_PATTERN,
+)
+from .option_errors import DISPLAY, explain, shown
 from .priority import Priority
-
-MAX_CONCURRENCY = 100
-ID_MAX_LENGTH = 200
-MAX_RETRY_COUNT = 10_000
-MAX_INTERVAL_MS = 30 * 24 * 3600 * 1000
-"""A retry delay (initialInterval, maxInterval) is at most 30 days."""
-MAX_RETRY_FOR_MS = 365 * 24 * 3600 * 1000
-"""Retries may go on for at most a year after the first attempt."""
-MAX_START_AHEAD = timedelta(days=36_525)
-"""startAt is at most a hundred years ahead (and any time in the past: it then runs now)."""
-_NAME_PATTERN = r"^[^\x00-\x1f\x7f]+$"
 
 
 def _to_ms(value: Any) -> Any:
@@ -106,7 +104,7 @@ class QueueOption(BaseModel):
 
     model_config = _STRICT
 
-    name: str = Field(min_length=1, max_length=ID_MAX_LENGTH, pattern=_NAME_PATTERN)
+    name: str = Field(min_length=1, max_length=ID_MAX_LENGTH, pattern=NAME_PATTERN)
     max_concurrency: int = Field(
         1, ge=1, le=MAX_CONCURRENCY, validation_alias=_choices("maxConcurrency", "max_concurrency")
     )
@@ -137,7 +135,7 @@ class EnqueueOptions(BaseModel):
         None, validation_alias=_choices("onDuplicateID", "on_duplicate_id")
     )
     celery_queue: str | None = Field(
-        None, min_length=1, max_length=ID_MAX_LENGTH, pattern=_NAME_PATTERN
+        None, min_length=1, max_length=ID_MAX_LENGTH, pattern=NAME_PATTERN
     )
 
     _texts = field_validator("id", "celery_queue", mode="before")(_text)
@@ -201,112 +199,6 @@ class EnqueueOptions(BaseModel):
         return v
 
 
-# The user-facing name of each field, in the spelling used in error messages.
-_DISPLAY = {
-    "start_at": "startAt",
-    "retries": "retries",
-    "retry_for_ms": "retryFor",
-    "queue": "queue",
-    "priority": "priority",
-    "id": "id",
-    "on_duplicate_id": "onDuplicateID",
-    "celery_queue": "celery_queue",
-    "retry_count": "retryCount",
-    "initial_interval_ms": "initialInterval",
-    "max_interval_ms": "maxInterval",
-    "backoff_factor": "backoffFactor",
-    "randomize_interval": "randomizeInterval",
-    "name": "name",
-    "max_concurrency": "maxConcurrency",
-}
-_ALLOWED = {
-    "startAt": "an aware datetime or an ISO 8601 string with an offset or Z, "
-    "such as '2026-04-03T12:00:00.000Z', at most a hundred years ahead",
-    "retries": f"an int from 0 to {MAX_RETRY_COUNT} or an object with retryCount, "
-    "initialInterval, maxInterval, backoffFactor, randomizeInterval",
-    "retryFor": f"milliseconds from 0 to {MAX_RETRY_FOR_MS} (a year) or a timedelta",
-    "queue": f"a queue name (1 to {ID_MAX_LENGTH} characters without control characters) "
-    "or an object {name, maxConcurrency}",
-    "celery_queue": f"a Celery queue name of 1 to {ID_MAX_LENGTH} characters without control "
-    "characters",
-    "priority": "one of 'low', 'default' (or 'medium'), 'high'",
-    "id": f"a string of 1 to {ID_MAX_LENGTH} characters without whitespace",
-    "onDuplicateID": "one of 'error', 'ignore'",
-    "retries.retryCount": f"an int from 0 to {MAX_RETRY_COUNT}",
-    "retries.initialInterval": f"milliseconds from 0 to {MAX_INTERVAL_MS} (30 days) or a timedelta",
-    "retries.maxInterval": f"milliseconds from 0 to {MAX_INTERVAL_MS} (30 days) or a timedelta",
-    "retries.backoffFactor": "a number from 1 to 1000",
-    "retries.randomizeInterval": "true or false",
-    "queue.name": f"a string of 1 to {ID_MAX_LENGTH} characters without control characters",
-    "queue.maxConcurrency": f"an int from 1 to {MAX_CONCURRENCY}",
-}
-_KNOWN_TOP = [
-    "startAt",
-    "start_at",
-    "retries",
-    "retryFor",
-    "retry_for",
-    "queue",
-    "priority",
-    "id",
-    "onDuplicateID",
-    "on_duplicate_id",
-    "celery_queue",
-]
-_KNOWN_NESTED = {
-    "retries": [
-        "retryCount",
-        "initialInterval",
-        "maxInterval",
-        "backoffFactor",
-        "randomizeInterval",
-    ],
-    "queue": ["name", "maxConcurrency"],
-}
-
-
-def _field_path(loc: tuple[Any, ...]) -> str:
-    # pydantic adds union-member tags ("int", "RetryPolicy", "str", ...) to locations.
-    parts = [str(p) for p in loc if not (isinstance(p, str) and (p[:1].isupper() or p in _TAGS))]
-    return ".".join(_DISPLAY.get(p, p) for p in parts)
-
-
-_TAGS = {"int", "str", "function-after[_ms(), int]", "lax-or-strict", "json-or-python"}
-
-
-def _explain(err: ValidationError) -> InvalidOptions:
-    errors = err.errors()
-    unknown = [e for e in errors if e["type"] == "extra_forbidden"]
-    # An unknown key explains the others; otherwise take the most specific error of a union.
-    first = unknown[0] if unknown else max(errors, key=lambda e: len(e["loc"]))
-    path = _field_path(first["loc"])
-    if first["type"] == "extra_forbidden":
-        parent, _, key = path.rpartition(".")
-        known = _KNOWN_NESTED.get(parent, _KNOWN_TOP)
-        hint = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
-        hint_text = f" (did you mean {hint[0]!r}?)" if hint else ""
-        where = f"option {parent!r}" if parent else "enqueue options"
-        return InvalidOptions(
-            f"unknown key {key!r} in {where}{hint_text}. Known keys: {', '.join(known)}",
-            field=path,
-        )
-    top = path.split(".")[0]
-    allowed = _ALLOWED.get(path) or _ALLOWED.get(top, first["msg"])
-    return InvalidOptions(
-        f"invalid option {path!r}: expected {allowed}; got {_shown(first.get('input'))}",
-        field=path,
-    )
-
-
-def _shown(value: Any, limit: int = 80) -> str:
-    """A value for an error message, cut short (it may be hostile or huge)."""
-    try:
-        text = repr(value)
-    except Exception:  # a repr that fails (recursive, broken) says nothing useful
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def parse_options(options: Mapping[str, Any] | None, **kwargs: Any) -> EnqueueOptions:
     """Validate options given as a dict, as keyword arguments, or both."""
     merged: dict[str, Any] = {}
@@ -326,9 +218,9 @@ def parse_options(options: Mapping[str, Any] | None, **kwargs: Any) -> EnqueueOp
     try:
         return EnqueueOptions.model_validate(merged)
     except ValidationError as exc:
-        raise _explain(exc) from None
+        raise explain(exc) from None
     except (ValueError, TypeError, RecursionError, OverflowError) as exc:
-        raise InvalidOptions(f"invalid enqueue options: {_shown(exc)}", field="options") from None
+        raise InvalidOptions(f"invalid enqueue options: {shown(exc)}", field="options") from None
 
 
 def _no_spelling_twice(options: Mapping[str, Any]) -> None:
@@ -340,8 +232,8 @@ def _no_spelling_twice(options: Mapping[str, Any]) -> None:
             continue
         if field in seen:
             raise InvalidOptions(
-                f"option {_DISPLAY[field]!r} given twice, as {seen[field]!r} and {key!r}",
-                field=_DISPLAY[field],
+                f"option {DISPLAY[field]!r} given twice, as {seen[field]!r} and {key!r}",
+                field=DISPLAY[field],
             )
         seen[field] = key
 
