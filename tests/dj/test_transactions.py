@@ -25,6 +25,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+PUBLISHED = {ActionStatus.WAITING, ActionStatus.RUNNING, ActionStatus.COMPLETE}
+"""Statuses of an action that was published (a worker may take it at once)."""
+
+
 def test_enqueue_in_atomic_publishes_on_commit(actions: Any, order: Any, uid: str) -> None:
     from tests.djproject.shop.actions import send_receipt
 
@@ -40,7 +44,7 @@ def test_enqueue_in_atomic_publishes_on_commit(actions: Any, order: Any, uid: st
         with pytest.raises(ActionNotFound):
             handle.status()
     # After the commit it is published
-    assert handle.status() in (ActionStatus.WAITING, ActionStatus.RUNNING, ActionStatus.COMPLETE)
+    assert handle.status() in PUBLISHED
     order.refresh_from_db()
     assert order.receipt_action == handle.id
 
@@ -75,7 +79,7 @@ def test_outside_a_transaction_it_publishes_at_once(actions: Any, uid: str) -> N
     from tests.djproject.shop.actions import send_receipt
 
     handle = actions.enqueue(send_receipt, {"order_id": 3, "key": uid})
-    assert handle.status() is ActionStatus.WAITING
+    assert handle.status() in PUBLISHED
     assert not OutboxEntry.objects.filter(id=handle.id).exists()
 
 
@@ -89,7 +93,7 @@ def test_with_the_setting_off_it_publishes_at_once(actions: Any, uid: str) -> No
     try:
         with transaction.atomic():
             handle = actions.enqueue(send_receipt, {"order_id": 4, "key": uid})
-            assert handle.status() is ActionStatus.WAITING
+            assert handle.status() in PUBLISHED
     finally:
         actions.hold.settings = saved
 
@@ -212,7 +216,7 @@ def test_a_test_case_transaction_publishes_with_captured_callbacks(
             handle.status()
     # Then running the captured on_commit callbacks publishes it
     assert len(callbacks) == 1
-    assert handle.status() is ActionStatus.WAITING
+    assert handle.status() in PUBLISHED
 
 
 def test_a_django_task_enqueued_in_atomic_waits_for_the_commit(actions: Any) -> None:
@@ -223,7 +227,8 @@ def test_a_django_task_enqueued_in_atomic_waits_for_the_commit(actions: Any) -> 
         assert OutboxEntry.objects.filter(id=result.id).exists()
         with pytest.raises(ActionNotFound):
             actions.handle(add.module_path, result.id).status()
-    assert actions.handle(add.module_path, result.id).status() is ActionStatus.WAITING
+    # (a worker left running by another test may already have taken it)
+    assert actions.handle(add.module_path, result.id).status() in PUBLISHED
 
 
 def test_two_pumps_relaying_the_same_rows_run_each_action_once(
