@@ -234,7 +234,10 @@ def main(argv: list[str] | None = None) -> int:
                 reports.append(outage(server, args.seed, name, max(args.actions // 5, 50)))
     show(reports)
     RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps([r.as_json() for r in reports], indent=2) + "\n")
+    kept = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
+    ran = {r.name for r in reports}  # --only updates its scenarios, keeps the others
+    merged = [*(k for k in kept if k["name"] not in ran), *(r.as_json() for r in reports)]
+    RESULTS.write_text(json.dumps(merged, indent=2) + "\n")
     bad = [r for r in reports if r.lost or r.ran_twice or r.leaked_slots or not r.limits_held]
     return 1 if bad else 0
 
