@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from ..core.protocol import EnqueueOutcome, Outcome
+from ..core.protocol import CancelMode, EnqueueOutcome, Outcome
 from ..core.ratelimit import RateLimit
 from ..redis.records import (
     CancelOutcome,
@@ -80,9 +80,16 @@ class Dispatcher:
             self.publisher.announce_scheduled(scheduled)
         return enqueued.outcomes
 
-    def cancel(self, action_id: str) -> CancelOutcome:
-        """Cancel a job that has not started; a freed slot admits the next at once."""
-        cancelled = self.store.cancel(action_id)
+    def cancel(
+        self,
+        action_id: str,
+        reason: str = "",
+        mode: CancelMode = CancelMode.REQUEST,
+        token: str = "",
+    ) -> CancelOutcome:
+        """Cancel a job that has not started (a running one as ``mode`` says); a freed
+        slot admits the next at once."""
+        cancelled = self.store.cancel(action_id, reason, mode, token)
         self.publish(cancelled.dispatch)
         return cancelled.outcome
 

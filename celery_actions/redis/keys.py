@@ -22,6 +22,8 @@ Layout (``P`` is ``actions_key_prefix``, default ``"actions:"``)::
                                     gap (Redis stalled or down) is added to every lease
     P workers                zset   worker name -> last heartbeat (ms)
     P ratelimit              hash   the enqueue leaky bucket: level, last update
+    P announce               list   events for Flower that a worker's pump sends on behalf
+                                    of a producer (a cancel made outside any worker)
 
 A "group" is a concurrency group: Gadget's ``queue`` option (a name and a limit), not a
 Celery queue. The Lua scripts build the same names from the prefix (``lua/_lib.lua``); a
@@ -105,6 +107,11 @@ class Keys:
     def ratelimit(self) -> str:
         """Hash of the enqueue leaky bucket."""
         return f"{self.prefix}ratelimit"
+
+    @property
+    def announce(self) -> str:
+        """List of events (JSON) a worker's pump sends for producers."""
+        return f"{self.prefix}announce"
 
     @property
     def gate(self) -> list[str]:

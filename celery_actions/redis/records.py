@@ -26,6 +26,9 @@ class JobSpec:
     celery_queue: str = ""
     list_key: str = ""
     """The Redis broker list the jobs' envelopes go to ('': publish through kombu)."""
+    carried: str = ""
+    """What the jobs' messages carry besides params, as JSON (the record's ``celery``
+    field: canvas, headers, expires; see ``core/calls.py``), or ''."""
 
     def args(self) -> tuple[Any, ...]:
         """The spec as ``enqueue.lua`` takes it."""
@@ -37,6 +40,7 @@ class JobSpec:
             self.limit,
             self.celery_queue,
             self.list_key,
+            self.carried,
         )
 
 
@@ -70,6 +74,10 @@ class MessageRow:
     params_json: str
     priority: str
     celery_queue: str
+    failures: str = "0"
+    """Failed attempts so far: the message's ``retries`` (Flower, ``AsyncResult.retries``)."""
+    carried: str = ""
+    """The record's ``celery`` field: canvas, headers, expires (JSON), or ''."""
 
 
 @dataclass(slots=True)

@@ -12,7 +12,7 @@ from typing import Any
 
 import redis
 
-from ..core.protocol import ActionStatus, Outcome
+from ..core.protocol import ActionStatus, CancelMode, Outcome
 from ..core.settings import Settings
 from . import scripts
 from .connection import ProcessClient
@@ -81,13 +81,21 @@ class Store:
                 [dispatch.reserved, *(r.id for r in dispatch.rows)],
             )
 
-    def cancel(self, action_id: str) -> Cancelled:
-        """Cancel a job that has not started (a running one is only kept from retrying)."""
+    def cancel(
+        self,
+        action_id: str,
+        reason: str = "",
+        mode: CancelMode = CancelMode.REQUEST,
+        token: str = "",
+    ) -> Cancelled:
+        """Cancel a job that has not started; a running one as ``mode`` says (by default
+        only kept from retrying; ``STOP`` with the token of an attempt its worker stopped)."""
         reply = self._run(
             "cancel",
             self.keys.gate,
-            [action_id, self._retention_ms, self._outbox_ms, self._dispatch_ms, nonce()],
-        )
+            [action_id, self._retention_ms, self._outbox_ms, self._dispatch_ms, nonce(),
+             reason, mode.value, token],
+        )  # fmt: skip
         if reply[0] == "cancelled":
             return Cancelled("cancelled", Dispatch.parse(reply[1], reply[2]))
         return Cancelled(reply[0], Dispatch())

@@ -39,10 +39,13 @@ local function revoke_token(jk)
   redis.call('HDEL', jk, 'token')
 end
 
--- The fields a publisher needs, in the order Python reads them.
+-- The fields a publisher needs, in the order Python reads them (redis/records.py
+-- MessageRow): failures is the message's retries count, celery what it carries besides
+-- the params (the canvas, headers, expires).
 local function message_row(P, id, token)
-  local f = redis.call('HMGET', job_key(P, id), 'action', 'params', 'priority', 'cq')
-  return { id, tostring(token), f[1], f[2], f[3], f[4] or '' }
+  local f = redis.call('HMGET', job_key(P, id), 'action', 'params', 'priority', 'cq',
+    'failures', 'celery')
+  return { id, tostring(token), f[1], f[2], f[3], f[4] or '', f[5] or '0', f[6] or '' }
 end
 
 -- A stored envelope re-issued under this dispatch's token: the token header and the
