@@ -10,7 +10,7 @@ Celery: the lineage of the task running now, the action's own ``expires``, and t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from celery import Celery
@@ -111,8 +111,3 @@ def expires_at(carried: Mapping[str, Any]) -> datetime | None:
     """When a carried expiry passes."""
     text = carried.get("expires")
     return None if not text else datetime.fromisoformat(text)
-
-
-def seconds_until(moment: datetime) -> float:
-    """Seconds from now until ``moment`` (negative when past)."""
-    return (moment - datetime.now(UTC)) / timedelta(seconds=1)

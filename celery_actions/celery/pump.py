@@ -3,8 +3,9 @@ Lua call).
 
 It dispatches due scheduled jobs and retry delays, reclaims the leases of lost workers
 (their jobs run again, their queue slots return), looks for the messages of dispatched
-jobs nobody claimed in time (dispatching again those the broker lost), admits waiting jobs
-into freed slots, and renews the leases of the actions this worker is running. (An attempt
+jobs nobody claimed in time (dispatching again those the broker lost or a purge deleted),
+admits waiting jobs into freed slots, sends the Flower events producers left for a worker
+to send (``P announce``), and renews the leases of the actions this worker is running. (An attempt
 whose prefork child dies is dispatched again at once by ``request.py``.)
 
 It sleeps until the next due entry or ``actions_pump_interval``, whichever is sooner, and
@@ -101,6 +102,7 @@ class Pump(threading.Thread):
                 found.stall_ms / 1000,
             )
         self._mark_failed(found.failed)
+        runtime.revocation.relay(self.worker_name)
         for hook in runtime.pump_hooks:
             try:
                 hook()

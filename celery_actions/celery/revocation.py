@@ -89,12 +89,20 @@ class Revocation:
         pipe.ltrim(key, -ANNOUNCE_KEEP, -1)
         pipe.execute()
 
-    def relay(self, eventer: Any) -> int:
-        """Send the events producers left in ``P announce`` (a worker's pump calls this);
-        how many were sent."""
-        store = self.runtime.store
+    def relay(self, hostname: str) -> int:
+        """Send, as worker ``hostname``, the events producers left in ``P announce`` (a
+        worker's pump calls this on every pass); how many were sent."""
+        runtime = self.runtime
+        store = runtime.store
         entries = store.client.lpop(store.keys.announce, ANNOUNCE_BATCH)
-        for raw in entries or ():
-            entry = json.loads(str(raw))
-            eventer.send(entry["type"], uuid=entry["uuid"], **entry["fields"])
-        return len(entries or ())
+        if not entries:
+            return 0
+        app = runtime.app
+        with (
+            app.connection_for_write() as connection,
+            app.events.Dispatcher(connection, hostname=hostname) as eventer,
+        ):
+            for raw in entries:
+                entry = json.loads(str(raw))
+                eventer.send(entry["type"], uuid=entry["uuid"], **entry["fields"])
+        return len(entries)

@@ -161,8 +161,6 @@ class Actions:
             record = runtime.store.record(job.id)
             if record is not None and record.get(Field.ACTION) != task.name:
                 raise DuplicateActionId(job.id)
-        elif outcome is EnqueueOutcome.WAITING:
-            runtime.dispatcher.publisher.announce_waiting([job.id])
         return BackgroundActionHandle(runtime, task.name, job.id), outcome
 
     def enqueue_many(

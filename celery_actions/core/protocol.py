@@ -159,6 +159,7 @@ SCRIPT_REPLIES = frozenset(
         "cancelled",
         "ratelimited",
         "duplicate",
+        "refused",
     }
 )
 """Tags the Lua scripts put first in a reply, besides statuses and outcomes."""

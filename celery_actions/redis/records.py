@@ -166,6 +166,8 @@ class PumpPass:
     stall_ms: int = 0
     """How long no pump pass ran before this one, when that was long enough to extend
     every lease by it (Redis stalled or down); else 0."""
+    waited: list[str] = field(default_factory=list)
+    """Jobs that began to wait for a slot of their queue (due, but the queue is full)."""
 
 
 @dataclass(frozen=True, slots=True)

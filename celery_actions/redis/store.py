@@ -176,8 +176,9 @@ class Store:
         failed = [str(i) for i in reply[3]]
         suspects = [Suspect(*(str(v) for v in row)) for row in reply[4]]
         return PumpPass(
-            Dispatch.parse(reply[0], reply[2]), next_due, failed, suspects, int(reply[5])
-        )
+            Dispatch.parse(reply[0], reply[2]), next_due, failed, suspects, int(reply[5]),
+            [str(i) for i in reply[6]],
+        )  # fmt: skip
 
     def lost(self, suspects: Sequence[Suspect]) -> Redispatched:
         """Dispatch again the suspects whose message the broker does not have."""
@@ -209,6 +210,16 @@ class Store:
             [str(i) for i in reply[3]],
             [str(i) for i in reply[2]],
         )
+
+    def rerun(self, action_id: str) -> tuple[str, Dispatch]:
+        """Run a failed or cancelled job again; ('ok', its dispatch) or why not
+        ('refused' with its status, 'missing')."""
+        reply = self._run(
+            "rerun", self.keys.gate, [action_id, self._outbox_ms, self._dispatch_ms, nonce()]
+        )
+        if reply[0] == "ok":
+            return "ok", Dispatch.parse(reply[1], reply[2])
+        return str(reply[0]) if reply[0] == "missing" else str(reply[1]), Dispatch()
 
     def heartbeat(self, worker: str) -> None:
         """Record a worker as alive, and forget workers silent for long (dead)."""

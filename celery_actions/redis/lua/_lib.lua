@@ -26,12 +26,13 @@ local function waiting_key(P, group) return P .. 'q:' .. group .. ':waiting' end
 -- reserved, the outbox score of rows published through kombu; dispatch_expiry, until when
 -- a dispatched job may stay unclaimed before its message is looked for; nonce, random
 -- text from the caller that makes this call's dispatch tokens unguessable; dispatched,
--- a counter that makes them unique; out, the rows to publish.
+-- a counter that makes them unique; out, the rows to publish; waited, the ids that began
+-- to wait for a slot (for Flower: pump.lua returns them).
 local function context(P, S, L, GROUPS, LIMITS, SEQ, outbox_ms, dispatch_ms, nonce)
   local now = now_ms()
   return { P = P, S = S, L = L, GROUPS = GROUPS, LIMITS = LIMITS, SEQ = SEQ, now = now,
     reserved = now + tonumber(outbox_ms), dispatch_expiry = now + tonumber(dispatch_ms),
-    nonce = nonce, dispatched = 0, out = {} }
+    nonce = nonce, dispatched = 0, out = {}, waited = {} }
 end
 
 -- Make every message of a job stale: no token matches until the next dispatch.
@@ -166,7 +167,9 @@ local function make_ready(c, id)
         redis.call('ZADD', c.GROUPS, c.now, group)
         -- a free slot with others already waiting: the head of the line goes first
         if used < limit then admit(c, group) end
-        return redis.call('ZSCORE', sk, id) ~= false
+        if redis.call('ZSCORE', sk, id) then return true end
+        c.waited[#c.waited + 1] = id
+        return false
       end
       redis.call('ZADD', sk, c.dispatch_expiry, id)
       redis.call('ZADD', c.GROUPS, c.now, group)

@@ -17,7 +17,8 @@
 -- ARGV[4] dispatch timeout ms   ARGV[5] max lost attempts   ARGV[6] retention ms
 -- ARGV[7] token nonce   ARGV[8] stall ms
 -- Returns { reserved, next due ms or '', { message rows to publish }, { failed ids },
---           { suspects: id, token, action, priority, celery queue }, stall gap ms or 0 }
+--           { suspects: id, token, action, priority, celery queue }, stall gap ms or 0,
+--           { ids that began to wait for a slot } }
 local PULSE = KEYS[6]
 local P, batch, outbox_ms, dispatch_ms = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local max_lost, retention_ms, nonce = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
@@ -82,4 +83,4 @@ for group, _ in pairs(freed) do admit(c, group) end
 local head = redis.call('ZRANGE', c.S, 0, 0, 'WITHSCORES')
 local next_due = ''
 if #head > 0 then next_due = head[2] end
-return { c.reserved, next_due, c.out, failed, suspects, gap }
+return { c.reserved, next_due, c.out, failed, suspects, gap, c.waited }
