@@ -67,7 +67,8 @@ def start_worker(redis_url: str) -> Iterator[Callable[..., WorkerProcess]]:
 @pytest.fixture
 def start_celery(redis_url: str) -> Iterator[Callable[..., CeleryProcess]]:
     """Start other ``celery -A <app> <command>`` processes (``beat``, ``flower``); all are
-    stopped at the end of the test. ``start_celery(app, command, *args, ready=..., env=...)``.
+    stopped at the end of the test. ``start_celery(app, command, *args, ready=..., env=...)``
+    waits until ``ready(process)`` is true.
     """
     started: list[CeleryProcess] = []
 

@@ -154,8 +154,10 @@ class CeleryProcess:
         self.log = Path(path)  # kept after stop(), for post-mortems
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, ready: Callable[[], Any] | None = None, timeout: float = 30.0) -> CeleryProcess:
-        """Start it and wait until ``ready()`` is true (if given)."""
+    def start(
+        self, ready: Callable[[CeleryProcess], Any] | None = None, timeout: float = 30.0
+    ) -> CeleryProcess:
+        """Start it and wait until ``ready(self)`` is true (if given)."""
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
                 self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT,
@@ -166,7 +168,7 @@ class CeleryProcess:
             def started() -> Any:
                 if self.proc is not None and self.proc.poll() is not None:
                     raise AssertionError(f"{self.argv[4:6]} exited:\n{self.output()}")
-                return ready()
+                return ready(self)
 
             try:
                 wait_for(started, timeout, 0.1, f"{self.argv[4:6]} to be ready:\n{self.log}")
