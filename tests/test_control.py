@@ -107,6 +107,26 @@ def test_revoking_a_running_action_keeps_it_from_retrying(tapp, module_worker, u
     assert h.info().attempts == 1
 
 
+def test_a_revoked_running_action_whose_worker_dies_never_runs_again(tapp, start_worker, r,
+                                                                     uid):  # fmt: skip
+    # Given a worker running an action with retries left, revoked without terminate
+    worker = start_worker("tests.app", env={**FAST, "ACTIONS_LEASE_TIMEOUT": "2"})
+    key = f"lost-revoked-{uid}"
+    h = tapp.actions.enqueue(tapp.hold, {"key": key, "release": f"never-{uid}"}, retries=3)
+    wait_for(lambda: h.status() is ActionStatus.RUNNING, what="running")
+    tapp.app.control.revoke(h.id)
+    wait_for(lambda: r.hget(f"actions:job:{h.id}", "cancel_requested") == "1", what="marked")
+    # When its worker is killed and another takes over
+    worker.kill()
+    start_worker("tests.app", env={**FAST, "ACTIONS_LEASE_TIMEOUT": "2"})
+    # Then once its lease lapses it is cancelled, not dispatched again
+    wait_for(lambda: h.status() is ActionStatus.CANCELLED, timeout=30, what="cancelled")
+    with pytest.raises(ActionCancelled):
+        h.result(timeout=5)
+    assert r.lrange(key, 0, -1) == ["started"]
+    assert h.info().attempts == 1
+
+
 def test_after_celery_purge_no_action_stays_waiting(tapp, keys, start_worker, broker, r, uid,
                                                     redis_url):  # fmt: skip
     # Given actions dispatched to a Celery queue no worker consumes yet

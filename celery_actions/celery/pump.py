@@ -102,6 +102,8 @@ class Pump(threading.Thread):
                 found.stall_ms / 1000,
             )
         self._mark_failed(found.failed)
+        for job_id in found.cancelled:  # revoked while running, then its worker was lost
+            runtime.revocation.announce(job_id, "cancelled")
         runtime.revocation.relay(self.worker_name)
         for hook in runtime.pump_hooks:
             try:

@@ -82,6 +82,10 @@ class ActionRequest(Request):  # type: ignore[misc]
                     self.task.backend.mark_as_failure(
                         job_id, exc, request=super()._context, store_result=True
                     )
+                for job_id in redispatched.cancelled:  # revoked while it ran
+                    self.task.runtime.revocation.announce(
+                        job_id, "cancelled", eventer=self._eventer, request=super()._context
+                    )
         return super().on_failure(exc_info, send_failed_event, return_ok)
 
     def on_retry(self, exc_info: Any) -> None:

@@ -168,6 +168,8 @@ class PumpPass:
     every lease by it (Redis stalled or down); else 0."""
     waited: list[str] = field(default_factory=list)
     """Jobs that began to wait for a slot of their queue (due, but the queue is full)."""
+    cancelled: list[str] = field(default_factory=list)
+    """Jobs revoked while they ran whose worker was lost: cancelled, not run again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +180,8 @@ class Redispatched:
     ids: list[str]
     failed: list[str] = field(default_factory=list)
     """Abandoned attempts that failed for good (their worker died too many times)."""
+    cancelled: list[str] = field(default_factory=list)
+    """Abandoned attempts revoked while they ran: cancelled, not run again."""
 
 
 @dataclass(frozen=True, slots=True)

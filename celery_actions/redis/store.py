@@ -177,7 +177,7 @@ class Store:
         suspects = [Suspect(*(str(v) for v in row)) for row in reply[4]]
         return PumpPass(
             Dispatch.parse(reply[0], reply[2]), next_due, failed, suspects, int(reply[5]),
-            [str(i) for i in reply[6]],
+            [str(i) for i in reply[6]], [str(i) for i in reply[7]],
         )  # fmt: skip
 
     def lost(self, suspects: Sequence[Suspect]) -> Redispatched:
@@ -209,6 +209,7 @@ class Store:
             Dispatch.parse(reply[0], reply[1]),
             [str(i) for i in reply[3]],
             [str(i) for i in reply[2]],
+            [str(i) for i in reply[4]],
         )
 
     def rerun(self, action_id: str) -> tuple[str, Dispatch]:
