@@ -19,6 +19,7 @@ from ..core.priority import Priority
 from ..core.protocol import TOKEN_HEADER, ActionStatus, Field
 from ..redis.records import Dispatch, MessageRow, NewJob
 from ..redis.store import Store
+from .calls import decode
 from .envelopes import kwargsrepr
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ class Publisher:
         amqp = app.amqp
         name = row.action
         kwargs = json.loads(row.params_json)
-        carried: dict[str, Any] = json.loads(row.carried) if row.carried else {}
+        carried = decode(row.carried)
         task = app.tasks.get(name)
         options: dict[str, Any] = {}
         if task is not None:
