@@ -27,6 +27,7 @@ import redis
 
 from ..errors import WorkerLost
 from .probe import BrokerProbe
+from .revocation import context_of
 from .runtime import Runtime
 
 logger = logging.getLogger("celery_actions.worker")
@@ -126,9 +127,15 @@ class Pump(threading.Thread):
         return max(0.0, min(interval, (found.next_due_ms - server_now_ms) / 1000))
 
     def _mark_failed(self, job_ids: list[str]) -> None:
-        backend = self.runtime.app.backend
+        """Jobs that failed for good because their worker died too often: FAILURE in the
+        result backend, and their canvas failed (chord, error links, the rest of a chain)."""
+        runtime = self.runtime
         for job_id in job_ids:
-            backend.mark_as_failure(job_id, WorkerLost(f"worker lost while running {job_id}"))
+            runtime.app.backend.mark_as_failure(
+                job_id,
+                WorkerLost(f"worker lost while running {job_id}"),
+                request=context_of(job_id, runtime.store.record(job_id)),
+            )
 
     def sleep(self, seconds: float) -> None:
         """Sleep, waking early when a producer pushes to the wake list."""

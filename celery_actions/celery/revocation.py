@@ -31,7 +31,8 @@ ANNOUNCE_KEEP = 100_000
 
 def context_of(job_id: str, record: Mapping[str, str] | None) -> Context:
     """A request context for the result backend: the job's canvas, so a chord it belongs
-    to sees the outcome."""
+    to, its error links and the rest of its chain see an outcome recorded outside its run
+    (a cancel, a worker lost too often)."""
     carried = decode((record or {}).get(Field.CELERY, ""))
     return Context(
         id=job_id,
@@ -42,6 +43,7 @@ def context_of(job_id: str, record: Mapping[str, str] | None) -> Context:
         root_id=carried.get("root_id"),
         parent_id=carried.get("parent_id"),
         errbacks=carried.get("errbacks"),
+        chain=carried.get("chain"),
     )
 
 
