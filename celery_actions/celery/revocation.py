@@ -80,7 +80,7 @@ class Revocation:
         if request is None:
             request = context_of(job_id, runtime.store.record(job_id))
         runtime.app.backend.mark_as_revoked(job_id, reason, request=request, store_result=True)
-        fields = {"terminated": False, "signum": None, "expired": False, **event}
+        fields = {"terminated": False, "signum": None, "expired": False, "result": None, **event}
         if eventer is not None:
             eventer.send("task-revoked", uuid=job_id, **fields)
             return

@@ -12,7 +12,7 @@
 -- ARGV[12] m, the number of specs (what jobs share), then m specs of 8 fields:
 --           action, options json, priority, group name or '', maxConcurrency,
 --           celery queue or '', broker list key or '' (no key: publish through the outbox),
---           what its messages carry besides params (json, the 'celery' field) or '
+--           what its messages carry besides params (json, the 'celery' field) or ''
 -- then the jobs, 6 fields each: id, params json, spec number (1-based), startAt ms or '',
 --           Celery envelope of the first dispatch or '' (see below), and the token that
 --           envelope carries (random, from the caller)
