@@ -7,12 +7,14 @@ Actions record what they did in Redis so tests can observe them from outside.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import time
 from typing import Any
 
 import redis
-from celery import Celery
+from celery import Celery, Task
 
 from celery_actions import Actions
 from celery_actions.testing import wait_for
@@ -32,6 +34,7 @@ if "VISIBILITY_TIMEOUT" in os.environ:
         unacked_restore_throttle=1,
     )
 app.conf.broker_transport_options = transport_options
+app.conf.beat_schedule = json.loads(os.environ.get("BEAT_SCHEDULE", "{}"))
 actions = Actions(app)
 r = redis.Redis.from_url(REDIS_URL, decode_responses=True)
 
@@ -130,3 +133,110 @@ def too_slow(key: str, seconds: float) -> str:
 def echo(payload: Any = None) -> Any:
     """Returns its payload (params of any shape)."""
     return payload
+
+
+# -- Celery's own idioms (canvas, retry tools, bases) ------------------------------------
+
+
+@app.task(name="tests.app.plain_add")
+def plain_add(x: int, y: int = 0) -> int:
+    """A plain Celery task, mixed with actions in canvases."""
+    return x + y
+
+
+@app.task(name="tests.app.plain_record")
+def plain_record(value: Any, key: str) -> Any:
+    """A plain task that records what it was given (a link's parent result first)."""
+    r.rpush(key, json.dumps(value))
+    return value
+
+
+@app.task(name="tests.app.plain_total")
+def plain_total(values: list[int]) -> int:
+    """A plain chord callback."""
+    return sum(values)
+
+
+@actions.action(retries=0)
+def double(x: int) -> int:
+    """Doubles its first param (a parent's result arrives here in a chain)."""
+    return 2 * x
+
+
+@actions.action(retries=0)
+def total(values: list[int], key: str = "") -> int:
+    """An action chord callback: sums the header's results."""
+    if key:
+        r.rpush(key, json.dumps(values))
+    return sum(values)
+
+
+@actions.action(retries=0)
+def on_error(failed_id: str, key: str) -> str:
+    """An action used as link_error: gets the failed task's id first."""
+    r.rpush(key, failed_id)
+    return failed_id
+
+
+@actions.action(retries={"retryCount": 2, "initialInterval": 10})
+def flaky(key: str, fails: int) -> int:
+    """Fails its first ``fails`` attempts (each a retry, not a failure of a chain)."""
+    n = r.rpush(key, _now_ms())
+    if n <= fails:
+        raise ValueError(f"attempt {n} fails")
+    return int(n)
+
+
+@actions.action(celery_options={"bind": True})
+def bound_retry(self: Any, key: str, fails: int, countdown: float = 0.05) -> dict[str, Any]:
+    """Asks for its retries with Celery's self.retry(countdown=)."""
+    n = r.rpush(key, _now_ms())
+    if n <= fails:
+        raise self.retry(exc=ValueError(f"attempt {n}"), countdown=countdown, max_retries=3)
+    return {"attempts": n, "retries": self.request.retries, "id": self.request.id}
+
+
+@actions.action(celery_options={"autoretry_for": (KeyError,), "max_retries": 2,
+                                "retry_backoff": 0.05, "retry_jitter": False})  # fmt: skip
+def auto_retry(key: str, error: str) -> int:
+    """Raises KeyError (retried) or another error (not retried, as autoretry_for says)."""
+    n = r.rpush(key, _now_ms())
+    if error == "key" and n <= 2:
+        raise KeyError(f"attempt {n}")
+    if error == "value":
+        raise ValueError("not retried")
+    return int(n)
+
+
+class AuditedTask(Task):
+    """A custom base: its hook records every success."""
+
+    def on_success(self, retval: Any, task_id: str, args: Any, kwargs: Any) -> None:
+        r.rpush(f"audit-{task_id}", json.dumps(retval))
+
+
+@actions.action(retries=0, celery_options={"base": AuditedTask})
+def audited(x: int) -> int:
+    return x + 1
+
+
+@actions.action(retries={"retryCount": 1, "initialInterval": 10})
+async def async_add(key: str, a: int, b: int = 0) -> int:
+    """An async action: awaits, then returns."""
+    await asyncio.sleep(0.01)
+    r.rpush(key, "ran")
+    return a + b
+
+
+@actions.action(retries=0, celery_options={"bind": True})
+def request_info(self: Any) -> dict[str, Any]:
+    """What its worker-side request says: custom headers, retries, lineage."""
+    headers = {k: v for k, v in (self.request.headers or {}).items() if k != "actions_token"}
+    return {"headers": headers, "retries": self.request.retries,
+            "root_id": self.request.root_id, "parent_id": self.request.parent_id}  # fmt: skip
+
+
+@actions.action(retries=0, queue={"name": "declared-limit", "maxConcurrency": 1})
+def limited(key: str, ms: int) -> int:
+    """Declares its own limit-1 queue; records how many run at once (as ``gated``)."""
+    return int(gated.run(key=key, ms=ms))

@@ -13,6 +13,7 @@ from celery_actions.core.protocol import (
     PRIORITY_BANDS,
     SCRIPT_REPLIES,
     TOKEN_HEADER,
+    CancelMode,
     EnqueueOutcome,
     Field,
     Outcome,
@@ -71,6 +72,7 @@ def test_lua_names_only_protocol_fields_statuses_and_outcomes():
         | {s.value for s in ActionStatus}
         | {o.value for o in Outcome}
         | {o.value for o in EnqueueOutcome}
+        | {m.value for m in CancelMode}
         | SCRIPT_REPLIES
         | {"error", "ignore", "new", "level", "at"}  # on-duplicate modes; the bucket's fields
     )

@@ -10,10 +10,14 @@ backend is this Redis (see ``results.py``), so the backend never disagrees with 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import inspect
 import json
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -26,11 +30,13 @@ from celery.app.task import Context
 from celery.exceptions import Ignore, Reject, Retry
 from kombu.utils.json import dumps as kombu_dumps
 
-from ..core.protocol import ActionStatus, Outcome
+from ..core.protocol import ActionStatus, Field, Outcome
 from ..core.retry import RetryDecision, RetrySchedule, decide
 from ..errors import InvalidParams
 from ..redis.outages import TRANSIENT, retrying
 from ..redis.records import Claim, ClaimRefused, Finished
+from . import canvas
+from .retry_tools import RetryRequested, from_retry
 
 if TYPE_CHECKING:
     from .task import ActionTask
@@ -102,8 +108,14 @@ class Attempt:
             raise
         try:
             result = task.run(**params)
+            if inspect.isawaitable(result):
+                result = run_awaitable(result)
+        except Retry as retry:
+            raise self.retry_requested(running, from_retry(retry), request) from retry
+        except RetryRequested as asked:
+            raise self.retry_requested(running, asked, request) from asked.exc
         except Exception as exc:
-            self.failed(running, exc, request)
+            self.failed(running, exc, request, retry=task.retries_on(exc))
             raise
         if task.backend.serializer == "json":
             try:
@@ -111,8 +123,15 @@ class Attempt:
             except TypeError as exc:
                 self.failed(running, exc, request, retry=False)
                 raise
+        canvas.succeeded(task, request, result)
         self._record(running, Outcome.COMPLETE, None, None, value=result, request=request)
         return result
+
+    def retry_requested(self, running: Running, asked: RetryRequested, request: Any) -> Any:
+        """Record a retry the action asked for; returns the error to raise when none is
+        left (a retry raises Celery's ``Retry`` from :meth:`failed`)."""
+        self.failed(running, asked.error(), request, requested=asked)
+        return asked.final_error(self.task)
 
     def _claim(self, request: Any, token: str) -> Claim:
         """Claim the job, riding out a Redis outage for up to a lease (then the message is
@@ -143,10 +162,17 @@ class Attempt:
         return claim
 
     def failed(
-        self, running: Running, exc: BaseException, request: Any, *, retry: bool = True
+        self,
+        running: Running,
+        exc: BaseException,
+        request: Any,
+        *,
+        retry: bool = True,
+        requested: RetryRequested | None = None,
     ) -> None:
         """Record a failed attempt: a retry when the policy allows (raises Celery's
-        ``Retry``), else the final failure (the caller re-raises the action's error)."""
+        ``Retry``), else the final failure (the caller re-raises the action's error),
+        after failing the action's canvas as Celery would."""
         error_type = _type_name(exc)
         claim = running.claim
         if retry:
@@ -157,14 +183,47 @@ class Attempt:
                 claim.first_started_ms,
                 running.server_now_ms(),
                 error_type,
+                requested_delay_ms=None if requested is None else requested.delay_ms,
+                max_retries=None if requested is None else requested.max_retries,
             )
         else:
             decision = RetryDecision(False, 0, f"{error_type} is not retried")
         outcome = Outcome.RETRY if decision.retry else Outcome.FAILED
+        traceback = None
+        if outcome is Outcome.FAILED:
+            if requested is not None:
+                exc = requested.final_error(self.task)
+            if request is not None:
+                traceback = "".join(format_exception(exc))
+                canvas.failed(self.task, request, exc, traceback)
         finished = self._record(running, outcome, exc, decision, request=request)
+        if traceback is not None:
+            canvas.fail_chain(self.task, request, exc, traceback)
         if finished.status is ActionStatus.RETRYING and finished.due_ms is not None:
             when = datetime.fromtimestamp(finished.due_ms / 1000, UTC)
             raise Retry(exc=exc, when=when) from exc
+
+    def timed_out(self, token: str, exc: BaseException, request: Any) -> None:
+        """A hard time limit killed the attempt of this message (called in the worker's
+        main process): a failed attempt under the retry policy; its slot is released at
+        once. Celery stores nothing itself for actions (their messages say
+        ``ignore_result``)."""
+        store = self.runtime.store
+        job_id = request.id
+        record = store.record(job_id)
+        if record is None or record.get(Field.STATUS) != ActionStatus.RUNNING:
+            return
+        if record.get(Field.TOKEN) != token:
+            return  # a stale attempt: another dispatch owns the job
+        claim = Claim(
+            attempts=int(record.get(Field.ATTEMPTS, 0)),
+            failures=int(record.get(Field.FAILURES, 0)),
+            first_started_ms=int(record.get(Field.FIRST_STARTED_AT) or 0),
+            options_json=record.get(Field.OPTIONS, "{}"),
+            now_ms=int(store.client.time()[0]) * 1000,
+        )
+        with contextlib.suppress(Retry, Ignore):
+            self.failed(Running(job_id, token, claim, time.monotonic()), exc, request)
 
     def _record(
         self,
@@ -206,9 +265,42 @@ class Attempt:
         if finished.status is None:
             raise Ignore()  # our lease was reclaimed; the re-dispatched run owns the job
         if finished.status is ActionStatus.CANCELLED:
-            task.backend.mark_as_revoked(job_id, "cancelled")
+            if request is None:
+                task.backend.mark_as_revoked(job_id, "cancelled")
+                raise Ignore()
+            canvas.cancelled(task, request, "cancelled")
+            with task.app.events.default_dispatcher(hostname=request.hostname) as events:
+                events.send("task-revoked", uuid=job_id, terminated=False, signum=None,
+                            expired=False)  # fmt: skip
             raise Ignore()
         if not finished.result_stored:
             state = _STATE_OF_STATUS[finished.status]
             task.backend.store_result(job_id, stored_value, state, traceback, request=storing)
         return finished
+
+
+def run_awaitable(awaitable: Any) -> Any:
+    """The value of an ``async def`` action: run to its end on an event loop of its own
+    (in a thread of its own when this thread already runs a loop)."""
+
+    async def wait() -> Any:
+        return await awaitable
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(wait())
+    box: dict[str, Any] = {}
+
+    def in_thread() -> None:
+        try:
+            box["value"] = asyncio.run(wait())
+        except BaseException as exc:  # handed back to the caller below
+            box["error"] = exc
+
+    thread = threading.Thread(target=in_thread, name="celery-actions-async")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]

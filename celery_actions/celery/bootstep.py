@@ -14,6 +14,7 @@ from ..redis import scripts
 from ..redis.checks import check_redis
 from .compat import patch_kombu
 from .config import check_worker_settings, warn_all
+from .control import install_revoke
 from .pump import Pump
 from .runtime import Runtime
 
@@ -48,6 +49,7 @@ class ActionsStep(bootsteps.StartStopStep):  # type: ignore[misc]
         )
         warn_all(problems)
         scripts.ensure_loaded(client)
+        install_revoke()
         self.pump = Pump(runtime, worker.hostname, lambda: running_leases(runtime))
         self.pump.start()
 

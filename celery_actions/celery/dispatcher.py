@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from ..core.protocol import EnqueueOutcome, Outcome
+from ..core.protocol import CancelMode, EnqueueOutcome, Outcome
 from ..core.ratelimit import RateLimit
 from ..redis.records import (
     CancelOutcome,
@@ -78,13 +78,42 @@ class Dispatcher:
         ]  # fmt: skip
         if scheduled:  # enqueue.lua published the sent events of the others
             self.publisher.announce_scheduled(scheduled)
+        waiting = [
+            job.id
+            for job, outcome in zip(jobs, enqueued.outcomes, strict=True)
+            if outcome is EnqueueOutcome.WAITING
+        ]
+        if waiting:
+            self.announce_waiting(waiting)
         return enqueued.outcomes
 
-    def cancel(self, action_id: str) -> CancelOutcome:
-        """Cancel a job that has not started; a freed slot admits the next at once."""
-        cancelled = self.store.cancel(action_id)
+    def announce_waiting(self, job_ids: Sequence[str]) -> None:
+        """Tell Flower why these actions wait (a failure to is logged, never raised)."""
+        try:
+            self.publisher.announce_waiting(job_ids)
+        except Exception:
+            logger.exception(
+                "celery-actions: could not announce %d waiting action(s)", len(job_ids)
+            )
+
+    def cancel(
+        self,
+        action_id: str,
+        reason: str = "",
+        mode: CancelMode = CancelMode.REQUEST,
+        token: str = "",
+    ) -> CancelOutcome:
+        """Cancel a job that has not started (a running one as ``mode`` says); a freed
+        slot admits the next at once."""
+        cancelled = self.store.cancel(action_id, reason, mode, token)
         self.publish(cancelled.dispatch)
         return cancelled.outcome
+
+    def rerun(self, action_id: str) -> str:
+        """Run a failed or cancelled job again: 'ok', or its status (or 'missing')."""
+        outcome, dispatch = self.store.rerun(action_id)
+        self.publish(dispatch)
+        return outcome
 
     def finish(
         self,
@@ -116,6 +145,8 @@ class Dispatcher:
         """One pump pass, its dispatches published."""
         found = self.store.pump(batch)
         self.publish(found.dispatch)
+        if found.waited:
+            self.announce_waiting(found.waited)
         return found
 
     def lost(self, suspects: Sequence[Suspect]) -> Redispatched:

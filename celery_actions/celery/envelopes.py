@@ -36,6 +36,15 @@ from .template import Template, json_str
 
 KWARGSREPR_MAX = 1024
 """Celery's ``kwargsrepr_maxsize``: how much of the params a message header repeats."""
+
+
+def kwargsrepr(params_json: str) -> str:
+    """The params as Flower shows them: their JSON, cut as Celery cuts ``kwargsrepr``."""
+    if len(params_json) > KWARGSREPR_MAX:
+        return params_json[: KWARGSREPR_MAX - 3] + "..."
+    return params_json
+
+
 _EMBED = ',{"callbacks":null,"errbacks":null,"chain":null,"chord":null}]'
 
 
@@ -249,10 +258,7 @@ class JobEnvelopes:
         given. The params travel once: kwargsrepr and the event's kwargs are cut to
         ``KWARGSREPR_MAX`` characters, as Celery cuts them."""
         id_json = json_str(job_id)
-        if len(params_json) > KWARGSREPR_MAX:
-            kwargs_json = json.dumps(params_json[: KWARGSREPR_MAX - 3] + "...")
-        else:
-            kwargs_json = json.dumps(params_json)
+        kwargs_json = json.dumps(kwargsrepr(params_json))
         body = b2a_base64(("[[]," + params_json + _EMBED).encode(), newline=False).decode()
         message = self._message.fill(
             (id_json, kwargs_json, self._envelopes.tag(), f'"{body}"', f'"{token}"')

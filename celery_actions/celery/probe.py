@@ -10,9 +10,16 @@ in ``unacked_index``), is left alone; one found nowhere, or delivered long ago a
 unclaimed (its consumer died), is dispatched again under a new token, so should it turn
 up after all it is stale and dropped.
 
-Other brokers hold a message until it is acknowledged, so nothing is reported missing
-there. A list longer than ``SCAN_LIMIT`` is not scanned (its messages are taken as
-queued); that is the price of not blocking the broker on a huge backlog.
+A list longer than ``SCAN_LIMIT`` is not scanned (its messages are taken as queued); that
+is the price of not blocking the broker on a huge backlog.
+
+Other brokers (RabbitMQ) hold a message until it is acknowledged, but a ``celery purge``
+(or ``queue.purge``) deletes messages, and nothing can be looked up in a queue without
+consuming it. There the probe asks how many messages the suspect's Celery queue holds
+ready (a passive declare): none means its message is gone, so it is dispatched again (a
+copy that was in fact delivered somewhere is stale by then and dropped). While the queue
+holds others, the suspect is left alone: after a purge it is dispatched again as soon as
+its queue has drained, never ahead of the backlog.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ CHUNK = 1000
 
 
 class BrokerProbe:
-    """Looks for dispatched jobs' messages in a Redis broker."""
+    """Looks for dispatched jobs' messages in the broker."""
 
     def __init__(
         self, app: Celery, priorities: dict[Priority, int], dispatch_timeout_s: float
@@ -42,12 +49,14 @@ class BrokerProbe:
         self.app = app
         self.priorities = priorities
         self.dispatch_timeout_s = dispatch_timeout_s
-        self.enabled = broker_transport(app) in REDIS_TRANSPORTS
+        self.redis = broker_transport(app) in REDIS_TRANSPORTS
 
     def missing(self, suspects: Sequence[Suspect]) -> list[Suspect]:
         """The suspects whose message is neither queued nor delivered."""
-        if not self.enabled or not suspects:
+        if not suspects:
             return []
+        if not self.redis:
+            return self._missing_from_empty_queues(suspects)
         with self.app.connection_for_write() as connection:
             channel: Any = connection.default_channel
             client = channel.client
@@ -83,15 +92,39 @@ class BrokerProbe:
             if delivered_at is not None and float(delivered_at) > since
         }
 
-    def _list_key(self, channel: Any, suspect: Suspect) -> str:
+    def _missing_from_empty_queues(self, suspects: Sequence[Suspect]) -> list[Suspect]:
+        """Another broker: the suspects whose Celery queue holds no ready message."""
+        by_queue: dict[str, list[Suspect]] = {}
+        for suspect in suspects:
+            by_queue.setdefault(self._queue(suspect).name, []).append(suspect)
+        gone: list[Suspect] = []
+        with self.app.connection_for_write() as connection:
+            for name, waiting in by_queue.items():
+                try:
+                    channel = connection.channel()
+                    try:
+                        ready = channel.queue_declare(queue=name, passive=True).message_count
+                    finally:
+                        channel.close()
+                except Exception as exc:  # an unknown queue closes the channel: ask later
+                    logger.info("celery-actions: cannot count queue %s: %r", name, exc)
+                    continue
+                if not ready:
+                    gone.extend(waiting)
+        return gone
+
+    def _queue(self, suspect: Suspect) -> Any:
+        """The kombu Queue a suspect's message was routed to."""
         task = self.app.tasks.get(suspect.action)
         options: dict[str, Any] = {}
         if task is not None:
             options.update((k, v) for k, v in task._get_exec_options().items() if v is not None)
         if suspect.celery_queue:
             options["queue"] = suspect.celery_queue
-        routed = self.app.amqp.router.route(options, suspect.action, (), {}, task)
-        queue = routed["queue"].name
+        return self.app.amqp.router.route(options, suspect.action, (), {}, task)["queue"]
+
+    def _list_key(self, channel: Any, suspect: Suspect) -> str:
+        queue = self._queue(suspect).name
         priority = self.priorities.get(Priority(suspect.priority), 0)
         return str(channel._q_for_pri(queue, priority))
 

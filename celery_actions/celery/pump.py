@@ -3,8 +3,9 @@ Lua call).
 
 It dispatches due scheduled jobs and retry delays, reclaims the leases of lost workers
 (their jobs run again, their queue slots return), looks for the messages of dispatched
-jobs nobody claimed in time (dispatching again those the broker lost), admits waiting jobs
-into freed slots, and renews the leases of the actions this worker is running. (An attempt
+jobs nobody claimed in time (dispatching again those the broker lost or a purge deleted),
+admits waiting jobs into freed slots, sends the Flower events producers left for a worker
+to send (``P announce``), and renews the leases of the actions this worker is running. (An attempt
 whose prefork child dies is dispatched again at once by ``request.py``.)
 
 It sleeps until the next due entry or ``actions_pump_interval``, whichever is sooner, and
@@ -26,6 +27,7 @@ import redis
 
 from ..errors import WorkerLost
 from .probe import BrokerProbe
+from .revocation import context_of
 from .runtime import Runtime
 
 logger = logging.getLogger("celery_actions.worker")
@@ -103,6 +105,9 @@ class Pump(threading.Thread):
                 found.stall_ms / 1000,
             )
         self._mark_failed(found.failed)
+        for job_id in found.cancelled:  # revoked while running, then its worker was lost
+            runtime.revocation.announce(job_id, "cancelled")
+        runtime.revocation.relay(self.worker_name)
         for hook in runtime.pump_hooks:
             try:
                 hook()
@@ -124,9 +129,15 @@ class Pump(threading.Thread):
         return max(0.0, min(interval, (found.next_due_ms - server_now_ms) / 1000))
 
     def _mark_failed(self, job_ids: list[str]) -> None:
-        backend = self.runtime.app.backend
+        """Jobs that failed for good because their worker died too often: FAILURE in the
+        result backend, and their canvas failed (chord, error links, the rest of a chain)."""
+        runtime = self.runtime
         for job_id in job_ids:
-            backend.mark_as_failure(job_id, WorkerLost(f"worker lost while running {job_id}"))
+            runtime.app.backend.mark_as_failure(
+                job_id,
+                WorkerLost(f"worker lost while running {job_id}"),
+                request=context_of(job_id, runtime.store.record(job_id)),
+            )
 
     def sleep(self, seconds: float) -> None:
         """Sleep, waking early when a producer pushes to the wake list."""

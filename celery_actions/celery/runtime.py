@@ -20,6 +20,7 @@ from .dispatcher import Dispatcher
 from .envelopes import Envelopes
 from .publisher import Publisher
 from .results import ResultWriter
+from .revocation import Revocation
 
 if TYPE_CHECKING:
     from .task import ActionTask
@@ -68,6 +69,11 @@ class Runtime:
     def dispatcher(self) -> Dispatcher:
         """State changes followed by publishing what they dispatched."""
         return Dispatcher(self.store, self.writer, Publisher(self.app, self.store, self.priorities))
+
+    @cached_property
+    def revocation(self) -> Revocation:
+        """Cancels actions and tells the result backend and Flower."""
+        return Revocation(self)
 
     @cached_property
     def envelopes(self) -> Envelopes | None:

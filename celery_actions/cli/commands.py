@@ -19,24 +19,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ..celery.runtime import Runtime
 from ..client.bulk_handles import BulkHandles
 from ..client.info import ActionInfo
 from ..errors import ActionNotFound, ActionTimeout
 from ..redis.views import SlotHolder, active_queues, live_workers
-
-
-def _runtime(ctx: click.Context) -> Runtime:
-    """The runtime of the app given with ``-A`` (``Actions(app)`` registers it there)."""
-    app = ctx.obj.app
-    found = getattr(app, "celery_actions", None)
-    if found is None:
-        raise click.UsageError(
-            f"app {app.main!r} has no Actions: create `actions = Actions(app)` in the module "
-            "passed to -A"
-        )
-    runtime: Runtime = found.runtime
-    return runtime
+from .common import runtime_of
 
 
 def _ago(moment: datetime | None) -> str:
@@ -56,7 +43,7 @@ def actions() -> None:
 @click.pass_context
 def queues(ctx: click.Context, as_json: bool) -> None:
     """Each active queue: its limit, running, waiting, and the holders of its slots."""
-    found = active_queues(_runtime(ctx).store)
+    found = active_queues(runtime_of(ctx).store)
     if as_json:
         click.echo(
             json.dumps(
@@ -110,7 +97,7 @@ def queues(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def show(ctx: click.Context, action_id: str) -> None:
     """One action's record, by id."""
-    record = _runtime(ctx).store.record(action_id)
+    record = runtime_of(ctx).store.record(action_id)
     if record is None:
         raise click.ClickException(str(ActionNotFound(f"no action with id {action_id!r}")))
     info = ActionInfo.from_record(record)
@@ -126,7 +113,7 @@ def show(ctx: click.Context, action_id: str) -> None:
 def workers(ctx: click.Context) -> None:
     """Workers running the pump, with their last heartbeat."""
     table = Table("worker", "last heartbeat")
-    for worker in live_workers(_runtime(ctx).store):
+    for worker in live_workers(runtime_of(ctx).store):
         table.add_row(worker.name, f"{worker.seconds_since_heartbeat:.1f}s ago")
     Console().print(table)
 
@@ -138,7 +125,7 @@ def workers(ctx: click.Context) -> None:
 @click.pass_context
 def wait(ctx: click.Context, base_id: str, count: int, timeout: float | None) -> None:
     """Wait for a bulk enqueue (ids BASE_ID-0 .. BASE_ID-<count-1>) with a progress bar."""
-    runtime = _runtime(ctx)
+    runtime = runtime_of(ctx)
     first = runtime.store.record(f"{base_id}-0")
     if first is None:
         raise click.ClickException(f"no action with id {base_id}-0")
@@ -168,3 +155,11 @@ def progress_bar(description: str, total: int | None = None) -> Iterator[tuple[P
     )
     with Progress(*columns) as bar:
         yield bar, bar.add_task(description, total=total, failed=0)
+
+
+# the commands that act on actions, in their own module
+from .control import cancel, listing, retry  # noqa: E402
+
+actions.add_command(listing)
+actions.add_command(cancel)
+actions.add_command(retry)

@@ -46,11 +46,18 @@ class JobBuilder:
         envelopes: Envelopes | None,
         max_params_bytes: int,
         lineage: Lineage | None = None,
+        carried: str = "",
+        fast: bool = True,
     ) -> None:
+        """``carried``: what the jobs' messages carry besides params (JSON); ``fast``:
+        False when that is more than the fast path's envelope holds (then kombu
+        publishes)."""
         self._dump = task.params_model.dump_json
         self._max_bytes = max_params_bytes
         celery_queue = resolved.celery_queue or ""
-        route = None if envelopes is None else envelopes.route(task.name, celery_queue)
+        route = None
+        if envelopes is not None and fast:
+            route = envelopes.route(task.name, celery_queue)
         self.spec = JobSpec(
             action=task.name,
             options_json=options_json(resolved),
@@ -59,6 +66,7 @@ class JobBuilder:
             limit=resolved.max_concurrency,
             celery_queue=celery_queue,
             list_key="" if route is None else route.list_keys[resolved.priority],
+            carried=carried,
         )
         self.start_at_ms = resolved.start_at_ms
         self._envelopes: JobEnvelopes | None = None

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 from celery import Celery
 
+from ..celery import calls
 from ..celery.bootstep import install
 from ..celery.config import apply_defaults
 from ..celery.runtime import Runtime
 from ..celery.task import ActionTask
-from ..core.options import parse_options
-from ..core.params import ParamsModel
+from ..core.options import EnqueueOptions, parse_options
 from ..core.protocol import EnqueueOutcome, Field
 from ..core.resolve import resolve
 from ..core.settings import Settings
@@ -21,6 +22,7 @@ from ..errors import DuplicateActionId, InvalidOptions, NotAnAction
 from .builder import JobBuilder
 from .bulk import BulkEnqueue, Item
 from .bulk_handles import BulkHandles
+from .declare import declare
 from .handles import BackgroundActionHandle
 
 if TYPE_CHECKING:
@@ -111,31 +113,14 @@ class Actions:
         Used bare (``@actions.action``) or with action-level default options in either
         spelling (``@actions.action(retries=3, queue="emails")``). ``name=`` overrides the
         task name; ``celery_queue=`` routes it to a Celery queue; ``celery_options`` are
-        passed to ``app.task`` (``time_limit``, ``soft_time_limit``, ...).
+        passed to ``app.task`` (``time_limit``, ``soft_time_limit``, ...), with ``bind``,
+        ``base`` and Celery's retry settings (``autoretry_for``, ``max_retries``,
+        ``retry_backoff``, ...) mapped onto the action (``client/declare.py``). An
+        ``async def`` function runs on its own event loop on the worker.
         """
 
         def decorate(func: F) -> ActionTask:
-            defaults = parse_options(None, **options) if options else None
-            if defaults is not None and "id" in defaults.model_fields_set:
-                raise InvalidOptions("'id' is per enqueue, not an action default", field="id")
-            task_name = name or f"{func.__module__}.{func.__qualname__}"
-            task_options: dict[str, Any] = dict(celery_options or {})
-            if defaults is not None and defaults.celery_queue:
-                task_options.setdefault("queue", defaults.celery_queue)
-            task: ActionTask = self.app.task(
-                name=task_name,
-                base=ActionTask,
-                bind=False,
-                shared=False,
-                lazy=False,
-                runtime=self.runtime,
-                enqueue=self.enqueue,
-                params_model=ParamsModel(func, task_name),
-                action_defaults=defaults,
-                **task_options,
-            )(func)
-            self.runtime.tasks[task_name] = task
-            return task
+            return declare(self, func, name, celery_options, options)
 
         return decorate(fn) if fn is not None else decorate
 
@@ -197,26 +182,45 @@ class Actions:
         params raise InvalidOptions/InvalidParams (ValueErrors naming the field) and
         nothing is recorded or published.
         """
-        runtime = self.runtime
         task = self._task(action)
         if self.hold is not None:
             held = self.hold.enqueue(task, params, options, kwargs)
             if held is not None:
                 return held
-        resolved = resolve(parse_options(options, **kwargs), task.action_defaults,
-                           runtime.settings.environment)  # fmt: skip
-        builder = JobBuilder(task, resolved, runtime.envelopes, runtime.settings.max_params_bytes)
+        return self.submit(task, params, parse_options(options, **kwargs))[0]
+
+    def submit(
+        self,
+        task: ActionTask,
+        params: Mapping[str, Any] | None,
+        options: EnqueueOptions,
+        carried: Mapping[str, Any] | None = None,
+        *,
+        rate_limited: bool = True,
+    ) -> tuple[BackgroundActionHandle, EnqueueOutcome]:
+        """Enqueue one action with validated options and what its messages carry besides
+        params (a Celery call's canvas, headers, expires: ``celery/calls.py``); the handle
+        and what became of it. ``enqueue``, ``apply_async`` and adoption come here."""
+        runtime = self.runtime
+        settings = runtime.settings
+        resolved = resolve(options, task.action_defaults, settings.environment)
+        now = datetime.now(UTC)
+        extra = calls.with_expiry(task, calls.with_lineage(self.app, dict(carried or {})), now)
+        builder = JobBuilder(
+            task, resolved, runtime.envelopes, settings.max_params_bytes,
+            lineage=calls.lineage(extra), carried=calls.encode(extra, settings.max_params_bytes),
+            fast=calls.fast_path_allowed(extra),
+        )  # fmt: skip
         job, event = builder.build(resolved.id or uuid.uuid4().hex, params)
         envelopes = runtime.envelopes
         sent = envelopes.sent_events([event]) if envelopes and event else ("", "")
-        outcomes = runtime.dispatcher.enqueue(
-            [job], resolved.on_duplicate_id, runtime.rate_limit, sent
-        )
-        if outcomes[0] is EnqueueOutcome.DUPLICATE:
+        rate = runtime.rate_limit if rate_limited else None
+        outcome = runtime.dispatcher.enqueue([job], resolved.on_duplicate_id, rate, sent)[0]
+        if outcome is EnqueueOutcome.DUPLICATE:
             record = runtime.store.record(job.id)
             if record is not None and record.get(Field.ACTION) != task.name:
                 raise DuplicateActionId(job.id)
-        return BackgroundActionHandle(runtime, task.name, job.id)
+        return BackgroundActionHandle(runtime, task.name, job.id), outcome
 
     def enqueue_many(
         self,

@@ -59,10 +59,7 @@ class BackgroundActionHandle:
         ``cancel()`` returns False. A finished action returns False.
         """
         self.info()
-        if self._runtime.dispatcher.cancel(self.id) == "cancelled":
-            self._runtime.app.backend.mark_as_revoked(self.id, "cancelled")
-            return True
-        return False
+        return self._runtime.revocation.cancel(self.id) == "cancelled"
 
     def result(self, timeout: float | None = None, *, select: Sequence[str] | None = None) -> Any:
         """Wait for the final outcome: the return value, or the final attempt's error.

@@ -30,14 +30,21 @@ class ParamsModel:
 
     __slots__ = ("_model", "_serializer", "_validator", "action_name", "fields")
 
-    def __init__(self, fn: Callable[..., Any], action_name: str) -> None:
+    def __init__(self, fn: Callable[..., Any], action_name: str, *, bound: bool = False) -> None:
+        """``bound``: the function's first parameter is the task (``bind=True``), not a
+        param."""
         self.action_name = action_name
         try:
             hints = get_type_hints(fn)
         except Exception:  # unresolvable forward references: fall back to Any
             hints = {}
         fields: dict[str, Any] = {}
-        for name, param in inspect.signature(fn).parameters.items():
+        parameters = list(inspect.signature(fn).parameters.items())
+        if bound:
+            if not parameters:
+                raise TypeError(f"action {action_name}: bind=True needs a first parameter (self)")
+            parameters = parameters[1:]
+        for name, param in parameters:
             if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
                 raise TypeError(
                     f"action {action_name}: *args/**kwargs are not supported; "
@@ -59,6 +66,34 @@ class ParamsModel:
         # pydantic-core directly: model_validate/model_dump_json cost 4x more per call.
         self._validator = self._model.__pydantic_validator__
         self._serializer = self._model.__pydantic_serializer__
+
+    def bind(self, args: Any, kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Positional args (a parent's result in a chain, a beat entry's ``args``) mapped
+        onto the params by position, merged with the keyword ones (not validated yet)."""
+        params: dict[str, Any] = dict(kwargs or {})
+        if not args:
+            return params
+        if not isinstance(args, list | tuple):
+            raise InvalidParams(
+                f"params of {self.action_name}: positional args must be a list or tuple, "
+                f"got {type(args).__name__}",
+                field=None,
+            )
+        if len(args) > len(self.fields):
+            raise InvalidParams(
+                f"params of {self.action_name}: {len(args)} positional args given, it takes "
+                f"{len(self.fields)} param(s): {', '.join(self.fields) or '(none)'}",
+                field=None,
+            )
+        for name, value in zip(self.fields, args, strict=False):
+            if name in params:
+                raise InvalidParams(
+                    f"params of {self.action_name}: param {name!r} given twice, by position "
+                    "and by name",
+                    field=name,
+                )
+            params[name] = value
+        return params
 
     def validate(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
         """Validate params and return them as JSON-compatible values (for the message)."""

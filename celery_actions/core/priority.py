@@ -37,3 +37,24 @@ def broker_priorities(transport: str) -> dict[Priority, int]:
     """Our three priorities as the message priorities of a broker transport
     (``"redis"``, ``"amqp"``, ...)."""
     return dict(_REDIS if transport in REDIS_TRANSPORTS else _AMQP)
+
+
+MAX_BROKER_PRIORITY = 255
+"""The largest message priority AMQP allows (Celery's ``priority=`` option)."""
+
+
+def priority_of_number(number: int, transport: str) -> Priority:
+    """A Celery message priority number (``apply_async(priority=...)``) as our priority.
+
+    On Redis the number picks one of kombu's lists (0-2, 3-5, 6-8, 9: lowest read first),
+    so 0-2 is ``high``, 3-5 ``default`` (the list of 5, where plain tasks sit) and 6-9
+    ``low``. On AMQP a higher number runs first: above 5 is ``high``, 5 ``default``,
+    below 5 ``low``.
+    """
+    if transport in REDIS_TRANSPORTS:
+        if number <= 2:
+            return Priority.HIGH
+        return Priority.DEFAULT if number <= DEFAULT_BROKER_PRIORITY else Priority.LOW
+    if number > DEFAULT_BROKER_PRIORITY:
+        return Priority.HIGH
+    return Priority.DEFAULT if number == DEFAULT_BROKER_PRIORITY else Priority.LOW

@@ -5,6 +5,7 @@
 - :class:`ActionStatus`: a job's status, as stored and as the public API returns it.
 - :class:`Outcome`: what a worker reports of one attempt.
 - :class:`EnqueueOutcome`: what became of one job at enqueue.
+- :class:`CancelMode`: what a cancel does to a running job.
 - :data:`PRIORITY_BANDS` and :data:`BAND_SPAN`: the order of a queue's waiting line.
 
 The Lua scripts get the token header and the bands from here (``redis/scripts.py``
@@ -75,6 +76,10 @@ class Field(StrEnum):
     ERROR_TYPE = "error_type"
     CANCEL_REQUESTED = "cancel_requested"
     """Set when ``cancel()`` finds the job running: it is not retried."""
+    CELERY = "celery"
+    """What every Celery message of the job carries besides its params, as JSON: the
+    canvas (callbacks, errbacks, chain, chord, group), lineage, headers, expires, shadow
+    and time limits (see ``core/calls.py``); absent for a plain enqueue."""
     ENVELOPE_KEY = "env_key"
     """The broker list a stored envelope goes to (Redis broker fast path)."""
     ENVELOPE = "env"
@@ -132,6 +137,17 @@ class EnqueueOutcome(StrEnum):
     """Its id was taken; nothing was written for it."""
 
 
+class CancelMode(StrEnum):
+    """What ``cancel.lua`` does with a job that is running."""
+
+    REQUEST = "request"
+    """Not interrupted; marked so that it is not retried (``handle.cancel()``, a revoke)."""
+    STOP = "stop"
+    """Cancelled now: its worker stopped that attempt (a revoke with terminate)."""
+    IDLE = "idle"
+    """Left alone: only an action that has not started is cancelled (an expiry)."""
+
+
 SCRIPT_REPLIES = frozenset(
     {
         "ok",
@@ -143,6 +159,9 @@ SCRIPT_REPLIES = frozenset(
         "cancelled",
         "ratelimited",
         "duplicate",
+        "refused",
+        "again",
     }
 )
-"""Tags the Lua scripts put first in a reply, besides statuses and outcomes."""
+"""Tags the Lua scripts put first in a reply (and their helpers return), besides statuses
+and outcomes."""

@@ -94,20 +94,24 @@ def decide(
     now_ms: int,
     error_type: str,
     rng: random.Random | None = None,
+    *,
+    requested_delay_ms: int | None = None,
+    max_retries: int | None = None,
 ) -> RetryDecision:
     """Whether an action that has now failed ``failures`` times gets another attempt.
 
     ``now_ms`` is the Redis server's clock (the claim reports it); the next attempt may not
-    start later than ``first_started_ms + retry_for_ms``.
+    start later than ``first_started_ms + retry_for_ms``. An action that asked for its
+    retry (Celery's ``self.retry``) may name the delay (``countdown``/``eta``) and the
+    number of retries (``max_retries``), which then take the policy's place.
     """
     failed = f"attempt {failures} failed with {error_type}"
-    if failures > policy.retry_count:
-        return RetryDecision(False, 0, f"{failed}; no retries left ({policy.retry_count})")
-    delay = delay_ms(policy, failures, rng)
+    count = policy.retry_count if max_retries is None else max_retries
+    if failures > count:
+        return RetryDecision(False, 0, f"{failed}; no retries left ({count})")
+    delay = delay_ms(policy, failures, rng) if requested_delay_ms is None else requested_delay_ms
     if now_ms + delay > first_started_ms + policy.retry_for_ms:
         return RetryDecision(
             False, 0, f"{failed}; the retry window ({policy.retry_for_ms} ms) has closed"
         )
-    return RetryDecision(
-        True, delay, f"{failed}; retry {failures} of {policy.retry_count} in {delay} ms"
-    )
+    return RetryDecision(True, delay, f"{failed}; retry {failures} of {count} in {delay} ms")

@@ -24,6 +24,8 @@ Layout (``P`` is ``actions_key_prefix``, default ``"actions:"``)::
     P ratelimit              hash   the enqueue leaky bucket: level, last update
     P dj:attempts:<id>       list   the django.tasks backend's attempt history of an action
                                     (kept as long as its record)
+    P announce               list   events for Flower that a worker's pump sends on behalf
+                                    of a producer (a cancel made outside any worker)
 
 A "group" is a concurrency group: Gadget's ``queue`` option (a name and a limit), not a
 Celery queue. The Lua scripts build the same names from the prefix (``lua/_lib.lua``); a
@@ -111,6 +113,11 @@ class Keys:
     def task_attempts(self, action_id: str) -> str:
         """The django.tasks backend's attempt history of one action."""
         return f"{self.prefix}dj:attempts:{action_id}"
+
+    @property
+    def announce(self) -> str:
+        """List of events (JSON) a worker's pump sends for producers."""
+        return f"{self.prefix}announce"
 
     @property
     def gate(self) -> list[str]:

@@ -26,6 +26,9 @@ class JobSpec:
     celery_queue: str = ""
     list_key: str = ""
     """The Redis broker list the jobs' envelopes go to ('': publish through kombu)."""
+    carried: str = ""
+    """What the jobs' messages carry besides params, as JSON (the record's ``celery``
+    field: canvas, headers, expires; see ``core/calls.py``), or ''."""
 
     def args(self) -> tuple[Any, ...]:
         """The spec as ``enqueue.lua`` takes it."""
@@ -37,6 +40,7 @@ class JobSpec:
             self.limit,
             self.celery_queue,
             self.list_key,
+            self.carried,
         )
 
 
@@ -70,6 +74,10 @@ class MessageRow:
     params_json: str
     priority: str
     celery_queue: str
+    failures: str = "0"
+    """Failed attempts so far: the message's ``retries`` (Flower, ``AsyncResult.retries``)."""
+    carried: str = ""
+    """The record's ``celery`` field: canvas, headers, expires (JSON), or ''."""
 
 
 @dataclass(slots=True)
@@ -158,6 +166,10 @@ class PumpPass:
     stall_ms: int = 0
     """How long no pump pass ran before this one, when that was long enough to extend
     every lease by it (Redis stalled or down); else 0."""
+    waited: list[str] = field(default_factory=list)
+    """Jobs that began to wait for a slot of their queue (due, but the queue is full)."""
+    cancelled: list[str] = field(default_factory=list)
+    """Jobs revoked while they ran whose worker was lost: cancelled, not run again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +180,8 @@ class Redispatched:
     ids: list[str]
     failed: list[str] = field(default_factory=list)
     """Abandoned attempts that failed for good (their worker died too many times)."""
+    cancelled: list[str] = field(default_factory=list)
+    """Abandoned attempts revoked while they ran: cancelled, not run again."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ SCRIPT_NAMES = (
     "taken",
     "lost",
     "abandon",
+    "rerun",
 )
 
 

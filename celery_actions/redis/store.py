@@ -12,7 +12,7 @@ from typing import Any
 
 import redis
 
-from ..core.protocol import ActionStatus, Outcome
+from ..core.protocol import ActionStatus, CancelMode, Outcome
 from ..core.settings import Settings
 from . import scripts
 from .connection import ProcessClient
@@ -81,13 +81,21 @@ class Store:
                 [dispatch.reserved, *(r.id for r in dispatch.rows)],
             )
 
-    def cancel(self, action_id: str) -> Cancelled:
-        """Cancel a job that has not started (a running one is only kept from retrying)."""
+    def cancel(
+        self,
+        action_id: str,
+        reason: str = "",
+        mode: CancelMode = CancelMode.REQUEST,
+        token: str = "",
+    ) -> Cancelled:
+        """Cancel a job that has not started; a running one as ``mode`` says (by default
+        only kept from retrying; ``STOP`` with the token of an attempt its worker stopped)."""
         reply = self._run(
             "cancel",
             self.keys.gate,
-            [action_id, self._retention_ms, self._outbox_ms, self._dispatch_ms, nonce()],
-        )
+            [action_id, self._retention_ms, self._outbox_ms, self._dispatch_ms, nonce(),
+             reason, mode.value, token],
+        )  # fmt: skip
         if reply[0] == "cancelled":
             return Cancelled("cancelled", Dispatch.parse(reply[1], reply[2]))
         return Cancelled(reply[0], Dispatch())
@@ -168,8 +176,9 @@ class Store:
         failed = [str(i) for i in reply[3]]
         suspects = [Suspect(*(str(v) for v in row)) for row in reply[4]]
         return PumpPass(
-            Dispatch.parse(reply[0], reply[2]), next_due, failed, suspects, int(reply[5])
-        )
+            Dispatch.parse(reply[0], reply[2]), next_due, failed, suspects, int(reply[5]),
+            [str(i) for i in reply[6]], [str(i) for i in reply[7]],
+        )  # fmt: skip
 
     def lost(self, suspects: Sequence[Suspect]) -> Redispatched:
         """Dispatch again the suspects whose message the broker does not have."""
@@ -200,7 +209,18 @@ class Store:
             Dispatch.parse(reply[0], reply[1]),
             [str(i) for i in reply[3]],
             [str(i) for i in reply[2]],
+            [str(i) for i in reply[4]],
         )
+
+    def rerun(self, action_id: str) -> tuple[str, Dispatch]:
+        """Run a failed or cancelled job again; ('ok', its dispatch) or why not
+        ('refused' with its status, 'missing')."""
+        reply = self._run(
+            "rerun", self.keys.gate, [action_id, self._outbox_ms, self._dispatch_ms, nonce()]
+        )
+        if reply[0] == "ok":
+            return "ok", Dispatch.parse(reply[1], reply[2])
+        return str(reply[0]) if reply[0] == "missing" else str(reply[1]), Dispatch()
 
     def heartbeat(self, worker: str) -> None:
         """Record a worker as alive, and forget workers silent for long (dead)."""

@@ -1,8 +1,10 @@
-"""Read-only views for people: each active queue (concurrency group) and the workers."""
+"""Read-only views for people: each active queue (concurrency group), the workers, and
+actions found by queue, action name or status."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -85,3 +87,64 @@ def live_workers(store: Store) -> list[WorkerInfo]:
         store.keys.workers, 0, -1, withscores=True
     )
     return [WorkerInfo(name, (now_ms - score) / 1000) for name, score in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class JobRow:
+    """One action, as the shell lists it."""
+
+    id: str
+    action: str
+    status: str
+    queue: str | None
+    reason: str
+    due_at: datetime | None
+    """When it starts (``startAt``) or retries next, if it waits for that."""
+
+
+SCAN_COUNT = 1000
+
+
+def find_jobs(
+    store: Store,
+    *,
+    queue: str | None = None,
+    action: str | None = None,
+    statuses: Collection[str] = (),
+) -> Iterator[JobRow]:
+    """Every action matching the filters (all given must match), by a SCAN over the job
+    records: seconds for a million records, fine for the shell."""
+    client = store.client
+    prefix = store.keys.job("")
+    fields = ("action", "status", "queue", "reason", "start_at", "next_attempt_at")
+    for keys in _batches(client.scan_iter(match=store.keys.job_pattern, count=SCAN_COUNT)):
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hmget(key, *fields)
+        for key, (name, status, group, reason, start_at, next_at) in zip(
+            keys, pipe.execute(), strict=True
+        ):
+            if status is None or (statuses and status not in statuses):
+                continue
+            if (queue is not None and group != queue) or (action is not None and name != action):
+                continue
+            due = next_at if status == "retrying" else start_at if status == "scheduled" else None
+            yield JobRow(
+                id=key[len(prefix) :],
+                action=name or "?",
+                status=status,
+                queue=group or None,
+                reason=reason or "",
+                due_at=None if not due else datetime.fromtimestamp(int(due) / 1000, UTC),
+            )
+
+
+def _batches(keys: Iterable[str]) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for key in keys:
+        batch.append(key)
+        if len(batch) >= SCAN_COUNT:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

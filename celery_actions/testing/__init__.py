@@ -3,6 +3,6 @@ processes, waiting on a condition with a deadline, and pytest fixtures built on 
 (``pytest_plugins = ["celery_actions.testing.fixtures"]``)."""
 
 from .embedded import EmbeddedRedis
-from .processes import WorkerProcess, wait_for
+from .processes import CeleryProcess, WorkerProcess, wait_for
 
-__all__ = ["EmbeddedRedis", "WorkerProcess", "wait_for"]
+__all__ = ["CeleryProcess", "EmbeddedRedis", "WorkerProcess", "wait_for"]

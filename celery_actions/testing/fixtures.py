@@ -21,9 +21,17 @@ from typing import Any
 import pytest
 
 from .embedded import EmbeddedRedis
-from .processes import WorkerProcess, wait_for
+from .processes import CeleryProcess, WorkerProcess, wait_for
 
-__all__ = ["WorkerProcess", "redis_server", "redis_url", "start_worker", "wait_for"]
+__all__ = [
+    "CeleryProcess",
+    "WorkerProcess",
+    "redis_server",
+    "redis_url",
+    "start_celery",
+    "start_worker",
+    "wait_for",
+]
 
 
 @pytest.fixture(scope="session")
@@ -54,3 +62,23 @@ def start_worker(redis_url: str) -> Iterator[Callable[..., WorkerProcess]]:
     yield start
     for worker in started:
         worker.stop()
+
+
+@pytest.fixture
+def start_celery(redis_url: str) -> Iterator[Callable[..., CeleryProcess]]:
+    """Start other ``celery -A <app> <command>`` processes (``beat``, ``flower``); all are
+    stopped at the end of the test. ``start_celery(app, command, *args, ready=..., env=...)``
+    waits until ``ready(process)`` is true.
+    """
+    started: list[CeleryProcess] = []
+
+    def start(app_module: str, command: str, *args: str, **kwargs: Any) -> CeleryProcess:
+        ready = kwargs.pop("ready", None)
+        kwargs.setdefault("redis_url", redis_url)
+        process = CeleryProcess(app_module, command, *args, **kwargs)
+        started.append(process)
+        return process.start(ready)
+
+    yield start
+    for process in started:
+        process.stop()

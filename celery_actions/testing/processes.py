@@ -131,3 +131,63 @@ class WorkerProcess:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
+
+
+class CeleryProcess:
+    """Any other ``celery -A <app> <command>`` subprocess (``beat``, ``flower``), in its own
+    process group, with its output in a log file."""
+
+    def __init__(
+        self,
+        app_module: str,
+        command: str,
+        *args: str,
+        redis_url: str,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> None:
+        self.argv = [sys.executable, "-m", "celery", "-A", app_module, command, *args]
+        self.env = {**os.environ, "REDIS_URL": redis_url, **(env or {})}
+        self.cwd = cwd
+        fd, path = tempfile.mkstemp(prefix=f"celery-{command}-", suffix=".log")
+        os.close(fd)
+        self.log = Path(path)  # kept after stop(), for post-mortems
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(
+        self, ready: Callable[[CeleryProcess], Any] | None = None, timeout: float = 30.0
+    ) -> CeleryProcess:
+        """Start it and wait until ``ready(self)`` is true (if given)."""
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True, cwd=self.cwd,
+            )  # fmt: skip
+        if ready is not None:
+
+            def started() -> Any:
+                if self.proc is not None and self.proc.poll() is not None:
+                    raise AssertionError(f"{self.argv[4:6]} exited:\n{self.output()}")
+                return ready(self)
+
+            try:
+                wait_for(started, timeout, 0.1, f"{self.argv[4:6]} to be ready:\n{self.log}")
+            except BaseException:
+                self.stop()
+                raise
+        return self
+
+    def output(self) -> str:
+        """Its log so far."""
+        return self.log.read_text(errors="replace")
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM to its process group, then SIGKILL if it hangs."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)

@@ -26,12 +26,13 @@ local function waiting_key(P, group) return P .. 'q:' .. group .. ':waiting' end
 -- reserved, the outbox score of rows published through kombu; dispatch_expiry, until when
 -- a dispatched job may stay unclaimed before its message is looked for; nonce, random
 -- text from the caller that makes this call's dispatch tokens unguessable; dispatched,
--- a counter that makes them unique; out, the rows to publish.
+-- a counter that makes them unique; out, the rows to publish; waited, the ids that began
+-- to wait for a slot (for Flower: pump.lua returns them).
 local function context(P, S, L, GROUPS, LIMITS, SEQ, outbox_ms, dispatch_ms, nonce)
   local now = now_ms()
   return { P = P, S = S, L = L, GROUPS = GROUPS, LIMITS = LIMITS, SEQ = SEQ, now = now,
     reserved = now + tonumber(outbox_ms), dispatch_expiry = now + tonumber(dispatch_ms),
-    nonce = nonce, dispatched = 0, out = {} }
+    nonce = nonce, dispatched = 0, out = {}, waited = {} }
 end
 
 -- Make every message of a job stale: no token matches until the next dispatch.
@@ -39,10 +40,13 @@ local function revoke_token(jk)
   redis.call('HDEL', jk, 'token')
 end
 
--- The fields a publisher needs, in the order Python reads them.
+-- The fields a publisher needs, in the order Python reads them (redis/records.py
+-- MessageRow): failures is the message's retries count, celery what it carries besides
+-- the params (the canvas, headers, expires).
 local function message_row(P, id, token)
-  local f = redis.call('HMGET', job_key(P, id), 'action', 'params', 'priority', 'cq')
-  return { id, tostring(token), f[1], f[2], f[3], f[4] or '' }
+  local f = redis.call('HMGET', job_key(P, id), 'action', 'params', 'priority', 'cq',
+    'failures', 'celery')
+  return { id, tostring(token), f[1], f[2], f[3], f[4] or '', f[5] or '0', f[6] or '' }
 end
 
 -- A stored envelope re-issued under this dispatch's token: the token header and the
@@ -163,7 +167,9 @@ local function make_ready(c, id)
         redis.call('ZADD', c.GROUPS, c.now, group)
         -- a free slot with others already waiting: the head of the line goes first
         if used < limit then admit(c, group) end
-        return redis.call('ZSCORE', sk, id) ~= false
+        if redis.call('ZSCORE', sk, id) then return true end
+        c.waited[#c.waited + 1] = id
+        return false
       end
       redis.call('ZADD', sk, c.dispatch_expiry, id)
       redis.call('ZADD', c.GROUPS, c.now, group)
@@ -191,21 +197,26 @@ local function finish(c, id, status, retention_ms, reason)
   redis.call('PEXPIRE', jk, retention_ms)
 end
 
--- A running job's worker is lost: revoke its token and count the loss. Past max_lost
--- losses it fails (a poison message) and true is returned; else it waits to be dispatched
--- again (the caller makes it ready).
+-- A running job's worker is lost: revoke its token and count the loss. A job whose cancel
+-- was requested while it ran is cancelled ('cancelled'); past max_lost losses it fails, a
+-- poison message ('failed'); else it waits to be dispatched again ('again': the caller
+-- makes it ready).
 local function worker_lost(c, id, max_lost, retention_ms)
   local jk = job_key(c.P, id)
   local lost = redis.call('HINCRBY', jk, 'lost', 1)
   revoke_token(jk)
+  if redis.call('HGET', jk, 'cancel_requested') == '1' then
+    finish(c, id, 'cancelled', retention_ms, 'cancelled')
+    return 'cancelled'
+  end
   if lost > max_lost then
     redis.call('HSET', jk, 'error', 'worker lost ' .. lost .. ' times while running it',
       'error_type', 'celery_actions.errors.WorkerLost')
     finish(c, id, 'failed', retention_ms)
-    return true
+    return 'failed'
   end
   redis.call('HSET', jk, 'status', 'waiting', 'reason', 'worker lost; dispatching again')
-  return false
+  return 'again'
 end
 
 local function wake_pumps(WAKE)

@@ -1,18 +1,20 @@
 -- abandon.lua: a worker's pool stopped running these attempts without recording an
 -- outcome (a prefork child killed, a cold shutdown): dispatch them again now instead of
 -- when their lease expires. Only an attempt still running under its token is taken: one
--- that recorded its outcome is left alone.
+-- that recorded its outcome is left alone; one revoked while it ran (cancel_requested) is
+-- cancelled, never run again.
 --
 -- KEYS[1] scheduled zset   KEYS[2] leases zset   KEYS[3] groups zset   KEYS[4] limits hash
 -- KEYS[5] seq counter
 -- ARGV[1] key prefix   ARGV[2] outbox reservation ms   ARGV[3] dispatch timeout ms
 -- ARGV[4] token nonce   ARGV[5] max lost attempts   ARGV[6] retention ms
 -- ARGV[7..] id, token pairs
--- Returns { reserved, { message rows to publish }, { failed ids }, { ids taken } }
+-- Returns { reserved, { message rows to publish }, { failed ids }, { ids taken },
+--           { cancelled ids } }
 local P, outbox_ms, dispatch_ms, nonce = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local max_lost, retention_ms = tonumber(ARGV[5]), tonumber(ARGV[6])
 local c = context(P, KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], outbox_ms, dispatch_ms, nonce)
-local failed, taken, freed = {}, {}, {}
+local failed, taken, freed, cancelled = {}, {}, {}, {}
 for i = 7, #ARGV, 2 do
   local id, token = ARGV[i], ARGV[i + 1]
   local jk = job_key(P, id)
@@ -25,7 +27,10 @@ for i = 7, #ARGV, 2 do
       redis.call('ZREM', slots_key(P, group), id)
       freed[group] = true
     end
-    if worker_lost(c, id, max_lost, retention_ms) then
+    local outcome = worker_lost(c, id, max_lost, retention_ms)
+    if outcome == 'cancelled' then
+      cancelled[#cancelled + 1] = id
+    elseif outcome == 'failed' then
       failed[#failed + 1] = id
     else
       make_ready(c, id)
@@ -33,4 +38,4 @@ for i = 7, #ARGV, 2 do
   end
 end
 for group, _ in pairs(freed) do admit(c, group) end
-return { c.reserved, c.out, failed, taken }
+return { c.reserved, c.out, failed, taken, cancelled }

@@ -9,9 +9,10 @@
 -- ARGV[6] rate limit per ms ('' for none)   ARGV[7] bucket capacity   ARGV[8] bucket n
 -- ARGV[9] event channel or ''   ARGV[10] task-sent event, published once if a job is new
 -- ARGV[11] token nonce
--- ARGV[12] m, the number of specs (what jobs share), then m specs of 7 fields:
+-- ARGV[12] m, the number of specs (what jobs share), then m specs of 8 fields:
 --           action, options json, priority, group name or '', maxConcurrency,
---           celery queue or '', broker list key or '' (no key: publish through the outbox)
+--           celery queue or '', broker list key or '' (no key: publish through the outbox),
+--           what its messages carry besides params (json, the 'celery' field) or ''
 -- then the jobs, 6 fields each: id, params json, spec number (1-based), startAt ms or '',
 --           Celery envelope of the first dispatch or '' (see below), and the token that
 --           envelope carries (random, from the caller)
@@ -33,7 +34,7 @@ local rate_per_ms, capacity, bucket_n = ARGV[6], ARGV[7], ARGV[8]
 local event_channel, sent_event = ARGV[9], ARGV[10]
 local nonce = ARGV[11]
 local m = tonumber(ARGV[12])
-local SPEC_FIELDS, JOB_FIELDS = 7, 6
+local SPEC_FIELDS, JOB_FIELDS = 8, 6
 local FIRST_SPEC = 13
 local FIRST_JOB = FIRST_SPEC + m * SPEC_FIELDS
 local n = (#ARGV - FIRST_JOB + 1) / JOB_FIELDS
@@ -59,6 +60,7 @@ for s = 0, m - 1 do
   local a = FIRST_SPEC + s * SPEC_FIELDS
   local action, options, priority, group = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local limit, celery_queue, list_key = ARGV[a + 4], ARGV[a + 5], ARGV[a + 6]
+  local carried = ARGV[a + 7]
   local shared = { 'action', action, 'options', options, 'priority', priority,
     'created_at', c.now }
   if group ~= '' then
@@ -73,6 +75,9 @@ for s = 0, m - 1 do
   end
   if celery_queue ~= '' then
     shared[#shared + 1] = 'cq'; shared[#shared + 1] = celery_queue
+  end
+  if carried ~= '' then
+    shared[#shared + 1] = 'celery'; shared[#shared + 1] = carried
   end
   specs[s + 1] = { fields = shared, group = group, list_key = list_key }
 end

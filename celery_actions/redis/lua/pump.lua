@@ -4,7 +4,8 @@
 --     extended by that gap before any is judged. PULSE holds the last pass's time.
 --  1. Leases that expired are judged. A running job's worker is lost: its slot is freed,
 --     its token revoked (the old message becomes stale) and it is made due now, unless it
---     was lost more than max_lost times (then it fails: a poison message). A dispatched
+--     was lost more than max_lost times (then it fails: a poison message) or was revoked
+--     while it ran (cancel_requested: then it is cancelled, never run again). A dispatched
 --     job that nobody claimed in time is a suspect: its lease is extended and it is
 --     returned, so the caller can look for its message in the broker (see lost.lua).
 --  2. Due entries of the scheduled set (startAt, retry delays, lapsed outbox
@@ -17,13 +18,14 @@
 -- ARGV[4] dispatch timeout ms   ARGV[5] max lost attempts   ARGV[6] retention ms
 -- ARGV[7] token nonce   ARGV[8] stall ms
 -- Returns { reserved, next due ms or '', { message rows to publish }, { failed ids },
---           { suspects: id, token, action, priority, celery queue }, stall gap ms or 0 }
+--           { suspects: id, token, action, priority, celery queue }, stall gap ms or 0,
+--           { ids that began to wait for a slot }, { cancelled ids } }
 local PULSE = KEYS[6]
 local P, batch, outbox_ms, dispatch_ms = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local max_lost, retention_ms, nonce = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
 local stall_ms = tonumber(ARGV[8])
 local c = context(P, KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], outbox_ms, dispatch_ms, nonce)
-local failed, freed, suspects = {}, {}, {}
+local failed, freed, suspects, cancelled = {}, {}, {}, {}
 
 local last_pass = tonumber(redis.call('GET', PULSE))
 local gap = 0
@@ -53,7 +55,10 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', c.L, '-inf', c.now, 'LIMIT', 0, 
       freed[group] = true
     end
     if status == 'running' then
-      if worker_lost(c, id, max_lost, retention_ms) then
+      local outcome = worker_lost(c, id, max_lost, retention_ms)
+      if outcome == 'cancelled' then
+        cancelled[#cancelled + 1] = id
+      elseif outcome == 'failed' then
         failed[#failed + 1] = id
       else
         redis.call('ZADD', c.S, c.now, id) -- made ready below, in this pass
@@ -76,4 +81,4 @@ for group, _ in pairs(freed) do admit(c, group) end
 local head = redis.call('ZRANGE', c.S, 0, 0, 'WITHSCORES')
 local next_due = ''
 if #head > 0 then next_due = head[2] end
-return { c.reserved, next_due, c.out, failed, suspects, gap }
+return { c.reserved, next_due, c.out, failed, suspects, gap, c.waited, cancelled }
