@@ -230,7 +230,7 @@ def test_after_a_purge_on_rabbitmq_no_action_stays_waiting(redis_url, start_work
     key = f"amqp-purge-{uid}"
     handles = [amqp.actions.enqueue(amqp.record, {"key": key, "value": str(i)}) for i in range(3)]
     suspects = [Suspect(h.id, "", amqp.record.name, "default", "") for h in handles]
-    probe = BrokerProbe(amqp.app, runtime.priorities)
+    probe = BrokerProbe(amqp.app, runtime.priorities, runtime.settings.dispatch_timeout_s)
     try:
         with amqp.app.connection() as conn:
             channel = conn.default_channel
