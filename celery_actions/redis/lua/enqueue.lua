@@ -90,6 +90,7 @@ local function record(jk, spec, params, extra)
 end
 
 local outcomes, wake, written = {}, false, false
+local leased = {} -- score, id pairs of jobs dispatched here: one ZADD for them all
 for i = 0, n - 1 do
   local b = FIRST_JOB + i * JOB_FIELDS
   local id, params, spec_number = ARGV[b], ARGV[b + 1], tonumber(ARGV[b + 2])
@@ -111,7 +112,7 @@ for i = 0, n - 1 do
       -- the common case: no group limit, fast path; dispatched right here, its envelope
       -- carrying the caller's token
       record(jk, spec, params, { 'token', token, 'dispatches', 1, 'status', 'waiting' })
-      redis.call('ZADD', c.L, c.dispatch_expiry, id)
+      leased[#leased + 1] = c.dispatch_expiry; leased[#leased + 1] = id
       if env ~= '' then redis.call('LPUSH', spec.list_key, env) end
       outcomes[i + 1] = 'dispatched'
     else
@@ -123,6 +124,9 @@ for i = 0, n - 1 do
       end
     end
   end
+end
+for first = 1, #leased, 2000 do
+  redis.call('ZADD', c.L, unpack(leased, first, math.min(first + 1999, #leased)))
 end
 if written and sent_event ~= '' then redis.call('PUBLISH', event_channel, sent_event) end
 if wake then wake_pumps(WAKE) end
