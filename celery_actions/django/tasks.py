@@ -290,7 +290,8 @@ class ActionsBackend(BaseTaskBackend):
         runtime = self.actions.runtime
         pipe = runtime.store.client.pipeline(transaction=False)
         pipe.rpush(key, json.dumps(entry))
-        pipe.expire(key, int(runtime.settings.retention_s) + 3600)
+        keep_s = max(runtime.settings.retention_s(True), runtime.settings.retention_s(False))
+        pipe.expire(key, int(keep_s) + 3600)
         pipe.execute()
 
 

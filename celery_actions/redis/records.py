@@ -26,6 +26,8 @@ class JobSpec:
     celery_queue: str = ""
     list_key: str = ""
     """The Redis broker list the jobs' envelopes go to ('': publish through kombu)."""
+    identity: str = ""
+    """Who enqueued them from a browser ('' for none)."""
 
     def args(self) -> tuple[Any, ...]:
         """The spec as ``enqueue.lua`` takes it."""
@@ -37,6 +39,7 @@ class JobSpec:
             self.limit,
             self.celery_queue,
             self.list_key,
+            self.identity,
         )
 
 
@@ -134,6 +137,18 @@ class Cancelled:
     dispatch: Dispatch
 
 
+RetryOutcome = Literal["retried", "unchanged", "missing"]
+
+
+@dataclass(frozen=True, slots=True)
+class Retried:
+    """What an operator's "retry now" did: 'retried' (made ready now), or why not:
+    'unchanged' (complete, waiting or running) or 'missing'."""
+
+    outcome: RetryOutcome
+    dispatch: Dispatch
+
+
 @dataclass(frozen=True, slots=True)
 class Suspect:
     """A dispatched job nobody claimed within the dispatch timeout: is its message still
@@ -177,3 +192,12 @@ class ClaimRefused:
     status: str
     forged: bool
     why: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrimPass:
+    """What one pass over the indexes dropped."""
+
+    removed: int
+    cursors: tuple[int, int]
+    """Where the next pass goes on in the action and group names."""

@@ -17,7 +17,7 @@ from typing import Any
 import redis
 from redis.exceptions import NoScriptError
 
-from ..core.protocol import BAND_SPAN, PRIORITY_BANDS, TOKEN_HEADER
+from ..core.protocol import BAND_SPAN, PRIORITY_BANDS, TIMELINE_MAX, TOKEN_HEADER
 
 SCRIPT_NAMES = (
     "enqueue",
@@ -31,6 +31,9 @@ SCRIPT_NAMES = (
     "taken",
     "lost",
     "abandon",
+    "trim",
+    "retry_now",
+    "queue_admin",
 )
 
 
@@ -42,6 +45,7 @@ def prelude() -> str:
         f"local TOKEN_HEADER = '{TOKEN_HEADER}'\n"
         f"local BAND = {{ {bands} }}\n"
         f"local BAND_SPAN = {BAND_SPAN}\n"
+        f"local TIMELINE_MAX = {TIMELINE_MAX}\n"
     )
 
 

@@ -26,6 +26,7 @@ for i = 7, #ARGV, 2 do
       freed[group] = true
     end
     local lost = redis.call('HINCRBY', jk, 'lost', 1)
+    add_attempt(P, id, 'lost', c.now, {})
     revoke_token(jk)
     if lost > max_lost then
       redis.call('HSET', jk, 'error', 'worker lost ' .. lost .. ' times while running it',
@@ -33,6 +34,7 @@ for i = 7, #ARGV, 2 do
       finish(c, id, 'failed', retention_ms)
       failed[#failed + 1] = id
     else
+      index_status(P, id, 'waiting', c.now)
       redis.call('HSET', jk, 'status', 'waiting', 'reason', 'worker lost; dispatching again')
       make_ready(c, id)
     end

@@ -54,6 +54,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', c.L, '-inf', c.now, 'LIMIT', 0, 
     end
     if status == 'running' then
       local lost = redis.call('HINCRBY', jk, 'lost', 1)
+      add_attempt(P, id, 'lost', c.now, {})
       revoke_token(jk)
       if lost > max_lost then
         redis.call('HSET', jk, 'error', 'worker lost ' .. lost .. ' times while running it',
@@ -61,6 +62,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', c.L, '-inf', c.now, 'LIMIT', 0, 
         finish(c, id, 'failed', retention_ms)
         failed[#failed + 1] = id
       else
+        index_status(P, id, 'waiting', c.now)
         redis.call('HSET', jk, 'status', 'waiting', 'reason', 'worker lost; dispatching again')
         redis.call('ZADD', c.S, c.now, id)
       end
