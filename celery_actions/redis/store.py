@@ -104,16 +104,19 @@ class Store:
     ) -> Claim | ClaimRefused:
         """Claim a job for running. Refused when the message is stale or forged (its task
         is not the job's action). Repeating a claim with the same ``claim_id`` is safe."""
-        k = self.keys
-        reply = self._run(
-            "claim",
-            [k.scheduled, k.leases],
-            [action_id, token, self._lease_ms, worker, task_name, claim_id],
-        )
+        reply = self._run("claim", *self.claim_call(action_id, token, worker, task_name, claim_id))
         if reply[0] == "ok":
             return Claim(int(reply[1]), int(reply[2]), int(reply[3]), str(reply[4]), int(reply[5]))
         forged = reply[0] == "forged"
         return ClaimRefused("" if forged else str(reply[1]), forged, str(reply[1]))
+
+    def claim_call(
+        self, action_id: str, token: str, worker: str, task_name: str, claim_id: str
+    ) -> tuple[list[str], list[Any]]:
+        """``claim.lua``'s KEYS and ARGV (after the prefix)."""
+        k = self.keys
+        args = [action_id, token, self._lease_ms, worker, task_name, claim_id]
+        return [k.scheduled, k.leases], args
 
     def finish(
         self,
@@ -131,29 +134,53 @@ class Store:
         """Record an attempt's outcome, decided by the worker (``core/retry.py``); given
         ``result``, store the result meta in the same call. Repeating it is safe. A failed
         attempt goes into the action's timeline with its error and ``traceback``."""
-        reply = self._run(
-            "finish",
-            [*self.keys.gate, self.keys.wake],
-            [
-                action_id,
-                token,
-                outcome.value,
-                delay_ms,
-                reason,
-                error,
-                error_type,
-                self.retention_ms(outcome is Outcome.COMPLETE),
-                self._outbox_ms,
-                self._dispatch_ms,
-                self._horizon_ms,
-                *(result or ("", "", 0, "")),
-                nonce(),
-                traceback[-TRACEBACK_LIMIT:],
-            ],
+        call = self.finish_call(
+            action_id,
+            token,
+            outcome,
+            delay_ms=delay_ms,
+            reason=reason,
+            error=error,
+            error_type=error_type,
+            traceback=traceback,
+            result=result,
         )
+        reply = self._run("finish", *call)
         status = None if reply[0] == "stale" else ActionStatus(reply[0])
         due = int(reply[3]) if reply[3] else None
         return Finished(status, Dispatch.parse(reply[1], reply[2]), due, bool(reply[4]))
+
+    def finish_call(
+        self,
+        action_id: str,
+        token: str,
+        outcome: Outcome,
+        *,
+        delay_ms: int = 0,
+        reason: str = "",
+        error: str = "",
+        error_type: str = "",
+        traceback: str = "",
+        result: ResultPayload | None = None,
+    ) -> tuple[list[str], list[Any]]:
+        """``finish.lua``'s KEYS and ARGV (after the prefix)."""
+        args = [
+            action_id,
+            token,
+            outcome.value,
+            delay_ms,
+            reason,
+            error,
+            error_type,
+            self.retention_ms(outcome is Outcome.COMPLETE),
+            self._outbox_ms,
+            self._dispatch_ms,
+            self._horizon_ms,
+            *(result or ("", "", 0, "")),
+            nonce(),
+            traceback[-TRACEBACK_LIMIT:],
+        ]
+        return [*self.keys.gate, self.keys.wake], args
 
     def renew(self, leases: Sequence[tuple[str, str]]) -> list[str]:
         """Extend the leases of running jobs (id, token); returns the ids no longer held."""
