@@ -10,10 +10,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from celery_actions import ActionStatus
-from celery_actions.core.protocol import QueueOp, Stat
+from celery_actions.core.protocol import Outcome, QueueOp, Stat
 from celery_actions.core.settings import Settings
+from celery_actions.redis.connection import ProcessClient
 from celery_actions.redis.listing import ActionFilter, ActionIndex, Cursor
+from celery_actions.redis.records import JobSpec, NewJob
 from celery_actions.redis.store import Store
+from celery_actions.redis.writer import EnqueueWriter
 from celery_actions.testing import wait_for
 
 STATUSES = [s.value for s in ActionStatus]
@@ -206,30 +209,30 @@ def test_the_per_minute_counters_count_enqueues_and_outcomes(tapp, module_worker
     assert total(Stat.FAILED) >= 1
 
 
-def test_trim_drops_the_entries_of_expired_records(tapp, module_worker, r, keys, uid):
-    # Given completed actions, and a store whose completed retention is 50 ms
-    handles = tapp.actions.enqueue_many(
-        tapp.add, [{"a": i} for i in range(5)], queue={"name": f"trim-{uid}", "maxConcurrency": 5}
-    )
-    handles.results(timeout=10)
-    conf = {
-        "actions_redis_url": tapp.actions.settings.redis_url,
-        "actions_retention_completed": 0.05,
-    }
-    short = Store(Settings.from_conf(conf))
-    # When its trim runs once that much time has passed
-    wait_for(
-        lambda: (
-            short.trim((0, 0)).removed == 0
-            and all(
-                r.zscore(keys.group_index("complete", f"trim-{uid}"), h.id) is None for h in handles
-            )
-        ),
-        what="trimmed",
-    )
-    # Then no index holds them any more
-    for h in handles:
-        assert index_of(keys, r, h.id) == []
+def test_trim_drops_the_entries_of_expired_records(redis_url, r, uid):
+    # Given completed actions of an environment whose completed retention is 50 ms
+    conf = {"actions_redis_url": redis_url, "actions_key_prefix": f"trim-{uid}:",
+            "actions_retention_completed": 0.05}  # fmt: skip
+    store = Store(Settings.from_conf(conf))
+    writer = EnqueueWriter(store.settings, ProcessClient(redis_url))
+    spec = JobSpec("tests.app.add", '{"retry":{}}', "default", group="g", limit=5)
+    jobs = [NewJob(f"j{i}", spec, "{}") for i in range(5)]
+    writer.enqueue(jobs, "error")
+    for job in jobs:
+        token = r.hget(store.keys.job(job.id), "token")
+        store.claim(job.id, token, "w", "tests.app.add", "c")
+        store.finish(job.id, token, Outcome.COMPLETE)
+    keys = store.keys
+    assert r.zcard(keys.group_index("complete", "g")) == 5
+    # When a trim runs once that much time has passed
+    removed: list[int] = []
+    wait_for(lambda: removed.append(store.trim((0, 0)).removed) or sum(removed) == 15,
+             what="trimmed: 5 actions x (status, action, queue)")  # fmt: skip
+    # Then no index holds them any more, and the names with nothing indexed are kept
+    # until the longest retention has passed since their last enqueue
+    for job in jobs:
+        assert index_of(keys, r, job.id) == []
+    assert r.zscore(keys.indexed_groups, "g") is not None
 
 
 def test_retry_now_runs_a_failed_action_again(tapp, module_worker, r, keys, uid):
