@@ -47,6 +47,8 @@ class ActionTask(Task):  # type: ignore[misc]
     enqueue: Enqueue
     select_record: SelectRecord | None = None
     """Set on model actions (``celery_actions.django``); None for global actions."""
+    browser: bool | str | None = None
+    """True (or the Django permission it needs) when browsers may enqueue it."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         request = self.request_stack.top

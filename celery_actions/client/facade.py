@@ -111,8 +111,16 @@ class Actions:
         Used bare (``@actions.action``) or with action-level default options in either
         spelling (``@actions.action(retries=3, queue="emails")``). ``name=`` overrides the
         task name; ``celery_queue=`` routes it to a Celery queue; ``celery_options`` are
-        passed to ``app.task`` (``time_limit``, ``soft_time_limit``, ...).
+        passed to ``app.task`` (``time_limit``, ``soft_time_limit``, ...). ``browser=True``
+        lets browsers enqueue it through the Django browser API (``browser="app.perm"``:
+        only users with that permission); see ``celery_actions/django/browser.py``.
         """
+
+        browser = options.pop("browser", None) or None
+        if browser is not None and not isinstance(browser, str | bool):
+            raise InvalidOptions(
+                "browser is True, or the Django permission enqueueing it needs", field="browser"
+            )
 
         def decorate(func: F) -> ActionTask:
             defaults = parse_options(None, **options) if options else None
@@ -132,6 +140,7 @@ class Actions:
                 enqueue=self.enqueue,
                 params_model=ParamsModel(func, task_name),
                 action_defaults=defaults,
+                browser=browser,
                 **task_options,
             )(func)
             self.runtime.tasks[task_name] = task
