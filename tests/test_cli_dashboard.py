@@ -29,7 +29,8 @@ def dashboard(redis_url: str) -> Iterator[str]:
 
     def up() -> bool:
         try:
-            return urllib.request.urlopen(base + "/", timeout=2).status == 200
+            with urllib.request.urlopen(base + "/", timeout=2) as response:
+                return response.status == 200
         except OSError:
             return False
 
@@ -61,6 +62,7 @@ def test_the_cli_dashboard_serves_the_pages_and_guards_operations(dashboard, tap
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(urllib.request.Request(dashboard + "/operate/", data=body))
     assert refused.value.code == 403
+    refused.value.close()
     # When it is sent with the cookie and the form's token, the action is cancelled
     token = re.search(r'name=csrfmiddlewaretoken value="([^"]+)"', detail)
     assert token is not None
