@@ -226,8 +226,9 @@ def cancel(request: HttpRequest, action_id: str) -> JsonResponse:
 
 @require_GET
 async def result(request: HttpRequest, action_id: str) -> JsonResponse:
-    """The outcome, waiting up to ``?wait=`` seconds (at most 30) for it: a long-poll.
-    Until it is finished: ``{"finished": false, "status": ...}``."""
+    """The outcome, waiting up to ``?wait=`` seconds (at most 30) for it: a long-poll
+    (with ``&since=<status>``: until the status changes). Until it is finished:
+    ``{"finished": false, "status": ...}``."""
     if await sync_to_async(_owned)(request, action_id) is None:
         return error(404, NOT_FOUND)
     try:
@@ -235,7 +236,7 @@ async def result(request: HttpRequest, action_id: str) -> JsonResponse:
     except ValueError:
         return error(400, "wait is a number of seconds")
     events = ActionEvents(get_actions(), action_id)
-    return JsonResponse(await events.outcome(wait))
+    return JsonResponse(await events.outcome(wait, request.GET.get("since", "")))
 
 
 @require_GET

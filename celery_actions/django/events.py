@@ -82,14 +82,15 @@ class ActionEvents:
         self.channel = store.keys.events(action_id)
         self.url = store.settings.redis_url
 
-    async def outcome(self, wait_s: float) -> dict[str, Any]:
-        """The outcome, or the status after ``wait_s`` seconds without one."""
+    async def outcome(self, wait_s: float, since: str = "") -> dict[str, Any]:
+        """The outcome, or the status after ``wait_s`` seconds without one; given
+        ``since`` (a status), as soon as the status is another."""
         now = await sync_to_async(public_outcome)(self.actions, self.action_id)
-        if now["finished"] or wait_s <= 0:
+        if now["finished"] or wait_s <= 0 or (since and now["status"] != since):
             return now
         async for _ in self._changes(wait_s):
             now = await sync_to_async(public_status)(self.actions, self.action_id)
-            if now["finished"]:
+            if now["finished"] or (since and now["status"] != since):
                 break
         return await sync_to_async(public_outcome)(self.actions, self.action_id)
 
