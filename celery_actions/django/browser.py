@@ -224,11 +224,12 @@ def cancel(request: HttpRequest, action_id: str) -> JsonResponse:
     return JsonResponse({**public_status(actions, action_id), "cancelled": outcome == "cancelled"})
 
 
-@require_GET
 async def result(request: HttpRequest, action_id: str) -> JsonResponse:
     """The outcome, waiting up to ``?wait=`` seconds (at most 30) for it: a long-poll
     (with ``&since=<status>``: until the status changes). Until it is finished:
     ``{"finished": false, "status": ...}``."""
+    if request.method != "GET":  # (Django 4.2's require_GET does not wrap async views)
+        return error(405, "GET only")
     if await sync_to_async(_owned)(request, action_id) is None:
         return error(404, NOT_FOUND)
     try:
@@ -239,10 +240,11 @@ async def result(request: HttpRequest, action_id: str) -> JsonResponse:
     return JsonResponse(await events.outcome(wait, request.GET.get("since", "")))
 
 
-@require_GET
 async def events(request: HttpRequest, action_id: str) -> HttpResponse:
     """Server-sent events of the action's status until it finishes (its last event has
     the outcome). Under WSGI a stream lasts 25 s at most and the browser reconnects."""
+    if request.method != "GET":
+        return error(405, "GET only")
     if await sync_to_async(_owned)(request, action_id) is None:
         return error(404, NOT_FOUND)
     watcher = ActionEvents(get_actions(), action_id)
