@@ -240,9 +240,10 @@ def test_retry_now_runs_a_failed_action_again(tapp, module_worker, r, keys, uid)
     handle = tapp.actions.enqueue(tapp.fail_times, {"key": f"rn-{uid}", "times": 1}, retries=0)
     with pytest.raises(ValueError):
         handle.result(timeout=10)
-    # When an operator retries it now
-    assert tapp.actions.runtime.dispatcher.retry_now([handle.id]) == ["retried"]
+    # When an operator retries it now (its stored failure removed first, as the dashboard
+    # does, so that result() waits for the new run)
     tapp.app.backend.forget(handle.id)
+    assert tapp.actions.runtime.dispatcher.retry_now([handle.id]) == ["retried"]
     # Then it runs again and completes, its timeline keeping the failed attempt
     assert handle.result(timeout=10) == 2
     assert handle.info().attempts == 2

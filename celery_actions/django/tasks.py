@@ -241,7 +241,7 @@ class ActionsBackend(BaseTaskBackend):
         status = STATUS[ActionStatus(record[Field.STATUS])]
         result = TaskResult(
             task=task, id=result_id, status=status, enqueued_at=_dt(record.get(Field.CREATED_AT)),
-            started_at=_dt(record.get(Field.FIRST_STARTED_AT)),
+            started_at=_dt(record.get(Field.FIRST_STARTED_AT) or record.get(Field.STARTED_AT)),
             finished_at=_dt(record.get(Field.FINISHED_AT)),
             last_attempted_at=_dt(record.get(Field.STARTED_AT)),
             args=params.get("args", []), kwargs=params.get("kwargs", {}), backend=self.alias,

@@ -94,16 +94,18 @@ end
 -- an envelope) stays one: rewritten, a record of small values is a compact listpack. It
 -- and its timeline expire after the retention.
 local LIVE_ONLY = { token = true, claim = true, env_key = true, env = true,
-  next_attempt_at = true, cancel_requested = true, first_started_at = true, queued_at = true }
+  next_attempt_at = true, cancel_requested = true, queued_at = true }
 local RETRY_ONLY = { options = true, limit = true, cq = true }
 local function compact(P, id, status, retention_ms)
   local jk = job_key(P, id)
   local all = redis.call('HGETALL', jk)
+  local started = redis.call('HGET', jk, 'started_at')
   local kept = {}
   for i = 1, #all, 2 do
     local name, value = all[i], all[i + 1]
     local drop = LIVE_ONLY[name] or value == '' or (name == 'priority' and value == 'default')
       or (status == 'complete' and RETRY_ONLY[name])
+      or (name == 'first_started_at' and value == started) -- (one attempt: the same)
     if not drop then
       kept[#kept + 1] = name; kept[#kept + 1] = value
     end
