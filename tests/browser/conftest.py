@@ -43,9 +43,11 @@ def _manage(env: dict[str, str], *args: str) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def shop(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
-    """The example project on uvicorn, with a worker and the supplier API."""
+    """The example project on uvicorn, with a worker and the supplier API (for one module:
+    its worker consumes the session Redis's default Celery queue, so it must be gone
+    before other modules' workers run)."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"no Chromium at {CHROMIUM}: apt-get install -y chromium (.ci/run does)")
     from example_project.supplier_api import SupplierAPI, SupplierConfig
