@@ -14,7 +14,7 @@ STAMP311 := $(VENV311)/.installed
 VENV42 := .venv42
 STAMP42 := $(VENV42)/.installed
 
-.PHONY: demo test test-postgres test311 test42 lint bench chaos clean
+.PHONY: demo test test-js test-postgres test311 test42 lint bench chaos clean
 
 $(STAMP): pyproject.toml
 	@if [ -x $(BIN)/python ] && [ "$$($(BIN)/python -c 'import sys; print(sys.version_info < (3, 12))')" = True ] \
@@ -50,7 +50,12 @@ lint: $(STAMP)
 # Django 4.2 (the oldest supported).
 test: lint
 	$(BIN)/pytest -q
-	$(MAKE) test-postgres test311 test42
+	$(MAKE) test-js test-postgres test311 test42
+
+# The browser client (celery_actions/django/static/celery_actions) with node's test runner;
+# React (the hooks' peer) from the npm registry, pinned by tests/js/package-lock.json.
+test-js:
+	cd tests/js && npm ci --no-audit --no-fund --silent && node --test
 
 test-postgres: $(STAMP)
 	DATABASE_URL=$(POSTGRES_URL) $(BIN)/pytest -q tests/dj

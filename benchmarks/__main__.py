@@ -10,7 +10,10 @@ named-queue concurrency limit: utilisation, overhead, hand-off latency) and ``bu
 (``enqueue_many`` against loops, RQ, Dramatiq and a raw LPUSH ceiling; its memory; end to
 end through two workers), ``django`` (enqueue inside ``atomic()`` through the
 transactional outbox against after the commit; a model action end to end against a global
-action doing the same work).
+action doing the same work), ``dashboard`` (a million actions written through the Lua
+scripts; each dashboard count and page p95 against 50 ms; what a finished action costs in
+Redis against 600 B). ``dashboard`` is not in the default run (it takes minutes and about
+a gigabyte of Redis): ``python -m benchmarks --only dashboard``.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from rich.table import Table
 
 from .common import Row, WorkerSettings, bench_env, log, source_state
 
-BENCHMARKS = ("enqueue", "throughput", "latency", "gate", "bulk", "django")
+BENCHMARKS = ("enqueue", "throughput", "latency", "gate", "bulk", "django", "dashboard")
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
@@ -46,7 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--only",
-        default=",".join(BENCHMARKS),
+        default=",".join(b for b in BENCHMARKS if b != "dashboard"),
         help="comma-separated benchmarks to run (default: %(default)s)",
     )
     p.add_argument("--n", type=int, default=5000, help="throughput: tasks per side per round")
@@ -103,6 +106,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     d.add_argument("--dj-rounds", type=int, default=10, help="enqueue in atomic: rounds (+1)")
     d.add_argument("--dj-e2e-n", type=int, default=1000, help="model action e2e: actions per side")
     d.add_argument("--dj-e2e-rounds", type=int, default=3, help="model action e2e: rounds (+1)")
+    w = p.add_argument_group("dashboard")
+    w.add_argument("--dash-n", type=int, default=1_000_000, help="actions written (1,000,000)")
+    w.add_argument("--dash-samples", type=int, default=200, help="timings per query")
     p.add_argument(
         "--raw-acks-late",
         action="store_true",
@@ -148,6 +154,8 @@ def _fmt(value: float, unit: str) -> str:
         return f"{value:,.1f} MiB"
     if unit == "slots":
         return f"{value:g}"
+    if unit == "B":
+        return f"{value:,.0f} B"
     return f"{value:.2f} ms"
 
 
@@ -264,6 +272,11 @@ def main(argv: list[str] | None = None) -> int:
                 dj.run(env, worker, calls=args.dj_calls, rounds=args.dj_rounds,
                        e2e_n=args.dj_e2e_n, e2e_rounds=args.dj_e2e_rounds)
             )  # fmt: skip
+        if "dashboard" in args.chosen:
+            from . import dashboard
+
+            log(f"dashboard: {args.dash_n:,} actions, {args.dash_samples} timings per query")
+            rows.extend(dashboard.run(env, args.dash_n, args.dash_samples))
     duration = time.monotonic() - started
     versions = {name: _version(name) for name in ("celery", "kombu", "redis", "celery-actions")}
     raw_ack = "acks_late=True" if args.raw_acks_late else "Celery default (early ack)"

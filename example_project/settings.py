@@ -26,6 +26,8 @@ TIME_ZONE = "UTC"
 ROOT_URLCONF = "example_project.urls"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 STATIC_URL = "static/"
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -17,6 +17,8 @@ from celery_actions.core.protocol import (
     EnqueueOutcome,
     Field,
     Outcome,
+    QueueOp,
+    Stat,
 )
 from celery_actions.redis import scripts
 from celery_actions.redis.keys import Keys
@@ -43,10 +45,20 @@ def test_lua_builds_the_same_key_names_as_keys_py(redis_url):
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     lib = scripts.source("claim").split("-- claim.lua")[0]
     got = client.eval(
-        lib + "return {job_key('P:', 'ID'), slots_key('P:', 'Q'), waiting_key('P:', 'Q')}", 0
+        lib + "return {job_key('P:', 'ID'), slots_key('P:', 'Q'), waiting_key('P:', 'Q'),"
+        " paused_key('P:'), overrides_key('P:'), status_index('P:', 'failed'),"
+        " action_index('P:', 'failed', 'A'), group_index('P:', 'failed', 'Q'),"
+        " stats_key('P:', 120000), timeline_key('P:', 'ID'), events_channel('P:', 'ID'),"
+        " indexed_actions_key('P:'), indexed_groups_key('P:')}",
+        0,
     )
     k = Keys("P:")
-    assert got == [k.job("ID"), k.group_slots("Q"), k.group_waiting("Q")]
+    assert got == [
+        k.job("ID"), k.group_slots("Q"), k.group_waiting("Q"), k.group_paused,
+        k.group_overrides, k.status_index("failed"), k.action_index("failed", "A"),
+        k.group_index("failed", "Q"), k.stats(2), k.timeline("ID"), k.events("ID"),
+        k.indexed_actions, k.indexed_groups,
+    ]  # fmt: skip
 
 
 def test_every_script_has_a_keys_argv_header():
@@ -74,7 +86,11 @@ def test_lua_names_only_protocol_fields_statuses_and_outcomes():
         | {o.value for o in EnqueueOutcome}
         | {m.value for m in CancelMode}
         | SCRIPT_REPLIES
+        | {q.value for q in QueueOp}
+        | {s.value for s in Stat}
+        | set(PRIORITY_BANDS)
         | {"error", "ignore", "new", "level", "at"}  # on-duplicate modes; the bucket's fields
+        | {"queue_paused", "queue_overrides"}  # key names (pinned against keys.py below)
     )
     assert _lua_literals() - known == set()
     # ... and every field the protocol defines is used by the scripts or written by Python

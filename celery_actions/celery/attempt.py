@@ -246,7 +246,10 @@ class Attempt:
         if writer is not None:
             status = _STATUS_OF_OUTCOME[outcome]
             state = _STATE_OF_STATUS[status]
-            key, meta, expires_ms = writer.encode(job_id, state, stored_value, traceback, storing)
+            keep_ms = runtime.store.retention_ms(status is ActionStatus.COMPLETE)
+            key, meta, expires_ms = writer.encode(
+                job_id, state, stored_value, traceback, storing, keep_ms
+            )
             payload = (key, meta, expires_ms, status.value)
         finished = retrying(
             lambda: runtime.dispatcher.finish(
@@ -257,6 +260,7 @@ class Attempt:
                 reason="" if decision is None else decision.reason,
                 error="" if exc is None else _error_text(exc),
                 error_type="" if exc is None else _type_name(exc),
+                traceback=traceback or "",
                 result=payload,
             ),
             f"recording the outcome of {job_id}",

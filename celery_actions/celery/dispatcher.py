@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from ..core.protocol import CancelMode, EnqueueOutcome, Outcome
+from ..core.protocol import CancelMode, EnqueueOutcome, Outcome, QueueOp
 from ..core.ratelimit import RateLimit
 from ..redis.records import (
     CancelOutcome,
@@ -23,6 +23,7 @@ from ..redis.records import (
     OnDuplicate,
     PumpPass,
     Redispatched,
+    RetryOutcome,
     Suspect,
 )
 from ..redis.store import ResultPayload, Store
@@ -125,6 +126,7 @@ class Dispatcher:
         reason: str = "",
         error: str = "",
         error_type: str = "",
+        traceback: str = "",
         result: ResultPayload | None = None,
     ) -> Finished:
         """Record an attempt's outcome; the freed slot admits the next at once."""
@@ -136,10 +138,29 @@ class Dispatcher:
             reason=reason,
             error=error,
             error_type=error_type,
+            traceback=traceback,
             result=result,
         )
         self.publish(finished.dispatch)
         return finished
+
+    def cancel_many(self, action_ids: Sequence[str]) -> list[CancelOutcome]:
+        """:meth:`cancel` of many actions, pipelined; freed slots admit the next."""
+        done = self.store.cancel_many(action_ids)
+        for cancelled in done:
+            self.publish(cancelled.dispatch)
+        return [cancelled.outcome for cancelled in done]
+
+    def retry_now(self, action_ids: Sequence[str]) -> list[RetryOutcome]:
+        """An operator's "retry now" of many actions (see ``Store.retry_now``)."""
+        done = self.store.retry_now(action_ids)
+        for again in done:
+            self.publish(again.dispatch)
+        return [again.outcome for again in done]
+
+    def queue_admin(self, group: str, op: QueueOp, limit: int = 0) -> None:
+        """An operator's change to a named queue; what it admits is published."""
+        self.publish(self.store.queue_admin(group, op, limit))
 
     def pump(self, batch: int) -> PumpPass:
         """One pump pass, its dispatches published."""

@@ -5,8 +5,9 @@ It dispatches due scheduled jobs and retry delays, reclaims the leases of lost w
 (their jobs run again, their queue slots return), looks for the messages of dispatched
 jobs nobody claimed in time (dispatching again those the broker lost or a purge deleted),
 admits waiting jobs into freed slots, sends the Flower events producers left for a worker
-to send (``P announce``), and renews the leases of the actions this worker is running. (An attempt
-whose prefork child dies is dispatched again at once by ``request.py``.)
+to send (``P announce``), and renews the leases of the actions this worker is running. (An
+attempt whose prefork child dies is dispatched again at once by ``request.py``.) Every
+``TRIM_EVERY_S`` it drops the index entries of records past their retention.
 
 It sleeps until the next due entry or ``actions_pump_interval``, whichever is sooner, and
 wakes early when a producer schedules something sooner than that. When the worker is told
@@ -33,6 +34,9 @@ from .runtime import Runtime
 logger = logging.getLogger("celery_actions.worker")
 PUMP_BATCH = 500
 DRAIN_POLL_S = 0.2
+TRIM_EVERY_S = 10.0
+TRIM_BUDGET = 5000
+"""Index entries one trim pass drops per index at most (a pass stays short)."""
 
 Lease = tuple[str, str]
 Leases = Callable[[], Iterable[Lease]]
@@ -53,6 +57,8 @@ class Pump(threading.Thread):
         self.stopping = threading.Event()
         self.draining = threading.Event()
         self._wake_client: redis.Redis | None = None
+        self._trim_cursors = (0, 0)
+        self._next_trim = 0.0
 
     def stop(self) -> None:
         """End the loop now (its current pass or sleep ends first)."""
@@ -113,6 +119,7 @@ class Pump(threading.Thread):
                 hook()
             except Exception:
                 logger.exception("celery-actions: pump hook %r failed", hook)
+        self.trim()
         missing = self.probe.missing(found.suspects)
         if missing:
             for job_id in runtime.dispatcher.lost(missing).ids:
@@ -127,6 +134,17 @@ class Pump(threading.Thread):
             return interval
         server_now_ms = found.dispatch.reserved - settings.ms(settings.outbox_timeout_s)
         return max(0.0, min(interval, (found.next_due_ms - server_now_ms) / 1000))
+
+    def trim(self) -> None:
+        """Drop index entries of expired records: every ``TRIM_EVERY_S``, and at each pass
+        while a pass finds more than it may drop or names are left to go through."""
+        now = time.monotonic()
+        if now < self._next_trim:
+            return
+        done = self.runtime.store.trim(self._trim_cursors, TRIM_BUDGET)
+        self._trim_cursors = done.cursors
+        behind = done.removed >= TRIM_BUDGET or done.cursors != (0, 0)
+        self._next_trim = now if behind else now + TRIM_EVERY_S
 
     def _mark_failed(self, job_ids: list[str]) -> None:
         """Jobs that failed for good because their worker died too often: FAILURE in the
@@ -153,6 +171,9 @@ class Pump(threading.Thread):
         """Renew the leases of the actions this worker's pool is running."""
         pairs = sorted(held)
         lost = Counter(self.runtime.store.renew(pairs))
+        if lost:  # an attempt that ended meanwhile (its record compacted) is not lost
+            still = {job_id for job_id, _ in self._track()}
+            lost = Counter({job_id: n for job_id, n in lost.items() if job_id in still})
         tried = Counter(job_id for job_id, _ in pairs)
         for job_id, count in lost.items():
             if count == tried[job_id]:  # not merely a stale duplicate beside the real run

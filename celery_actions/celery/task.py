@@ -67,6 +67,8 @@ class ActionTask(Task):  # type: ignore[misc]
     """Only these errors are retried (Celery's ``autoretry_for``); None: every error."""
     never_retry_on: tuple[type[BaseException], ...] = ()
     """These errors are never retried (Celery's ``dont_autoretry_for``)."""
+    browser: bool | str | None = None
+    """True (or the Django permission it needs) when browsers may enqueue it."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         request = self.request_stack.top

@@ -143,6 +143,23 @@ def wait(ctx: click.Context, base_id: str, count: int, timeout: float | None) ->
         ctx.exit(1)
 
 
+@actions.command()
+@click.option("--port", type=int, default=5556, show_default=True, help="Port to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--read-only", is_flag=True, help="Show, never cancel, retry or change queues.")
+@click.pass_context
+def dashboard(ctx: click.Context, port: int, host: str, read_only: bool) -> None:
+    """Serve the Queues dashboard (no Django needed; it has no users: keep it on
+    127.0.0.1 or behind your own authentication)."""
+    from ..web.server import serve
+
+    runtime = runtime_of(ctx)
+    click.echo(
+        f"Queues dashboard on http://{host}:{port}/ ({'read-only' if read_only else 'operator'})"
+    )
+    serve(runtime, host, port, read_only)
+
+
 @contextmanager
 def progress_bar(description: str, total: int | None = None) -> Iterator[tuple[Progress, TaskID]]:
     """A rich progress bar for a bulk wait (also used by the demo)."""

@@ -14,6 +14,7 @@ from ..core.params import check_size
 from ..core.resolve import ResolvedOptions
 from ..redis.records import JobSpec, NewJob
 from ..redis.store import nonce
+from .identity import current_identity
 
 if TYPE_CHECKING:
     from ..celery.task import ActionTask
@@ -67,6 +68,7 @@ class JobBuilder:
             celery_queue=celery_queue,
             list_key="" if route is None else route.list_keys[resolved.priority],
             carried=carried,
+            identity=current_identity(),
         )
         self.start_at_ms = resolved.start_at_ms
         self._envelopes: JobEnvelopes | None = None

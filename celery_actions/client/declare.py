@@ -66,8 +66,10 @@ def declare(
     name: str | None,
     celery_options: Mapping[str, Any] | None,
     options: Mapping[str, Any],
+    browser: bool | str | None = None,
 ) -> ActionTask:
-    """The action task of ``func``, registered on the app and the facade."""
+    """The action task of ``func``, registered on the app and the facade (``browser``: may
+    browsers enqueue it, see ``celery_actions/django/browser.py``)."""
     task_name = name or f"{func.__module__}.{func.__qualname__}"
     task_options: dict[str, Any] = dict(celery_options or {})
     bind = bool(task_options.pop("bind", False))
@@ -90,6 +92,7 @@ def declare(
         action_defaults=defaults,
         retry_on=celery.retry_on,
         never_retry_on=celery.never_on,
+        browser=browser,
         autoretry_for=(),  # never Celery's autoretry wrapper: one retry policy
         **task_options,
     )(func)

@@ -117,10 +117,19 @@ class Actions:
         ``base`` and Celery's retry settings (``autoretry_for``, ``max_retries``,
         ``retry_backoff``, ...) mapped onto the action (``client/declare.py``). An
         ``async def`` function runs on its own event loop on the worker.
+        ``browser=True`` lets browsers enqueue it through the Django browser API
+        (``browser="app.perm"``: only users with that permission); see
+        ``celery_actions/django/browser.py``.
         """
 
+        browser = options.pop("browser", None) or None
+        if browser is not None and not isinstance(browser, str | bool):
+            raise InvalidOptions(
+                "browser is True, or the Django permission enqueueing it needs", field="browser"
+            )
+
         def decorate(func: F) -> ActionTask:
-            return declare(self, func, name, celery_options, options)
+            return declare(self, func, name, celery_options, options, browser=browser)
 
         return decorate(fn) if fn is not None else decorate
 

@@ -50,7 +50,7 @@ class ActionInfo:
             params=json.loads(get(Field.PARAMS) or "{}"),
             priority=get(Field.PRIORITY, "default"),
             queue=queue,
-            max_concurrency=int(record[Field.LIMIT]) if queue else None,
+            max_concurrency=int(get(Field.LIMIT) or 0) or None if queue else None,
             attempts=int(get(Field.ATTEMPTS, 0)),
             failures=int(get(Field.FAILURES, 0)),
             created_at=_dt(get(Field.CREATED_AT)),

@@ -7,6 +7,9 @@
 - :class:`EnqueueOutcome`: what became of one job at enqueue.
 - :class:`CancelMode`: what a cancel does to a running job.
 - :data:`PRIORITY_BANDS` and :data:`BAND_SPAN`: the order of a queue's waiting line.
+- :class:`Stat`: the per-minute counters the dashboard charts.
+- :class:`QueueOp`: what an operator may do to a queue.
+- :data:`TIMELINE_KEYS`: the fields of one attempt in an action's timeline.
 
 The Lua scripts get the token header and the bands from here (``redis/scripts.py``
 prepends them as Lua constants); a test checks that every field, status and outcome the
@@ -84,6 +87,13 @@ class Field(StrEnum):
     """The broker list a stored envelope goes to (Redis broker fast path)."""
     ENVELOPE = "env"
     """The Celery message of the job's first dispatch, kept until it is due or admitted."""
+    IDENTITY = "identity"
+    """Who enqueued it from a browser (``u:<user pk>`` or ``s:<session hash>``), or absent:
+    only that identity may read it through the browser API."""
+    QUEUED_AT = "queued_at"
+    """When it began waiting for a slot of its queue (while it waits)."""
+    SLOT_WAIT = "slot_wait"
+    """How long (ms) the current or last attempt waited for a slot of its queue."""
 
 
 class ActionStatus(StrEnum):
@@ -148,6 +158,54 @@ class CancelMode(StrEnum):
     """Left alone: only an action that has not started is cancelled (an expiry)."""
 
 
+class Stat(StrEnum):
+    """Per-minute counters (``P stats:<minute>``), kept for two hours for the dashboard's
+    chart; the others are the statuses an action entered in that minute."""
+
+    ENQUEUED = "enqueued"
+    RETRYING = "retrying"
+    COMPLETE = "complete"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class QueueOp(StrEnum):
+    """What an operator may do to a named queue (``queue_admin.lua``)."""
+
+    LIMIT = "limit"
+    """Set its limit (it then ignores the ``maxConcurrency`` of enqueues)."""
+    UNLIMIT = "unlimit"
+    """Drop the operator's limit: the latest enqueue's applies again."""
+    PAUSE = "pause"
+    """Admit nothing more (running actions finish)."""
+    RESUME = "resume"
+    """Admit again."""
+
+
+TIMELINE_KEYS = (
+    "n",
+    "worker",
+    "started_at",
+    "ended_at",
+    "outcome",
+    "slot_wait",
+    "delay_ms",
+    "error",
+    "error_type",
+    "traceback",
+)
+"""The fields of one attempt in ``P tl:<id>`` (JSON objects written by the Lua scripts):
+its number, worker, start and end (ms), outcome (``retrying``, ``failed``, ``cancelled``
+or ``lost``), the ms it waited for a slot, the retry delay that followed, and its error.
+A completed attempt is not written there: the record holds it."""
+
+TIMELINE_MAX = 50
+"""Attempts kept in a timeline (the last ones)."""
+
+TRACEBACK_LIMIT = 8000
+"""Characters of a traceback kept in a timeline (the last ones)."""
+
+
 SCRIPT_REPLIES = frozenset(
     {
         "ok",
@@ -161,6 +219,7 @@ SCRIPT_REPLIES = frozenset(
         "duplicate",
         "refused",
         "again",
+        "unchanged",
     }
 )
 """Tags the Lua scripts put first in a reply (and their helpers return), besides statuses

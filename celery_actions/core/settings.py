@@ -34,7 +34,17 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("key_prefix", DEFAULT_PREFIX, "prefix of every key (one environment each)"),
     SettingSpec("lease_timeout", 30.0, "seconds a running action's lease lasts unrenewed"),
     SettingSpec("pump_interval", 1.0, "seconds between pump passes at most"),
-    SettingSpec("retention", 7 * 24 * 3600.0, "seconds a finished record is kept"),
+    SettingSpec(
+        "retention_completed",
+        24 * 3600.0,
+        "seconds a completed record (and its result) is kept",
+    ),
+    SettingSpec(
+        "retention_failed",
+        7 * 24 * 3600.0,
+        "seconds a failed or cancelled record (its error, timeline and result) is kept",
+    ),
+    SettingSpec("retention", None, "seconds every finished record is kept, if set (both above)"),
     SettingSpec(
         "dispatch_timeout",
         30.0,
@@ -68,7 +78,8 @@ class Settings:
     key_prefix: str
     lease_timeout_s: float
     pump_interval_s: float
-    retention_s: float
+    retention_completed_s: float
+    retention_failed_s: float
     dispatch_timeout_s: float
     outbox_timeout_s: float
     max_worker_lost: int
@@ -109,7 +120,8 @@ class Settings:
                 key_prefix=str(get("key_prefix")),
                 lease_timeout_s=float(get("lease_timeout")),
                 pump_interval_s=float(get("pump_interval")),
-                retention_s=float(get("retention")),
+                retention_completed_s=float(get("retention") or get("retention_completed")),
+                retention_failed_s=float(get("retention") or get("retention_failed")),
                 dispatch_timeout_s=float(get("dispatch_timeout")),
                 outbox_timeout_s=float(get("outbox_timeout")),
                 max_worker_lost=int(get("max_worker_lost")),
@@ -122,7 +134,8 @@ class Settings:
         for name in (
             "lease_timeout_s",
             "pump_interval_s",
-            "retention_s",
+            "retention_completed_s",
+            "retention_failed_s",
             "dispatch_timeout_s",
             "outbox_timeout_s",
         ):
@@ -133,6 +146,10 @@ class Settings:
         if settings.max_worker_lost < 0:
             raise ConfigurationError("actions_max_worker_lost must be >= 0")
         return settings
+
+    def retention_s(self, completed: bool) -> float:
+        """How long a finished record is kept: completed, or failed or cancelled."""
+        return self.retention_completed_s if completed else self.retention_failed_s
 
     @staticmethod
     def ms(seconds: float) -> int:

@@ -2,7 +2,8 @@
 admin actions ("Run <action> on selected").
 
 Action records live in Redis: the "actions" page lists the newest of them (at most
-``LIST_LIMIT``, found by a bounded SCAN, filterable by status and action) with their
+``LIST_LIMIT``, read from the indexes, filterable by status and action, with a link to
+the Queues dashboard) with their
 status, queue, attempts and error, and shows one record in full. Nothing can be edited.
 
 Add :class:`ModelActionsAdmin` to a model's admin to get, for each model action of that
@@ -18,16 +19,16 @@ from typing import Any
 from django.contrib import admin, messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, reverse
 
 from ..client.info import ActionInfo
 from ..core.protocol import ActionStatus
+from ..redis.listing import ActionFilter, ActionIndex
 from .conf import get_actions
 from .model_actions import model_actions_of, takes_only_the_record
 from .models import ActionRecord, OutboxEntry
 
 LIST_LIMIT = 200
-SCAN_LIMIT = 20_000
-"""Keys looked at per listing (SCAN's cost stays bounded on a big Redis)."""
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -54,28 +55,19 @@ class OutboxEntryAdmin(ReadOnlyAdmin):
 
 
 def recent_records(status: str = "", action: str = "") -> list[ActionInfo]:
-    """The newest records (bounded SCAN), optionally of one status and action."""
-    store = get_actions().runtime.store
-    client = store.client
-    keys: list[str] = []
-    for number, key in enumerate(client.scan_iter(match=store.keys.job_pattern, count=1000)):
-        if number >= SCAN_LIMIT:
-            break
-        keys.append(key)
-    prefix = len(store.keys.job(""))
-    pipe = client.pipeline(transaction=False)
-    for key in keys:
-        pipe.hgetall(key)
-    found: list[ActionInfo] = []
-    for key, record in zip(keys, pipe.execute(), strict=True):
-        if not record or "status" not in record:
-            continue
-        info = ActionInfo.from_record({**record, "id": key[prefix:]})
-        if (status and info.status.value != status) or (action and info.action != action):
-            continue
-        found.append(info)
-    found.sort(key=lambda i: (i.created_at is not None, i.created_at), reverse=True)
-    return found[:LIST_LIMIT]
+    """The newest records, optionally of one status and action (from the indexes)."""
+    statuses = tuple(s for s in ActionStatus if s.value == status)
+    f = ActionFilter(statuses, action)
+    page = ActionIndex(get_actions().runtime.store).page(f, size=LIST_LIMIT)
+    return [ActionInfo.from_record(row.record) for row in page.rows]
+
+
+def dashboard_url() -> str:
+    """Where the Queues dashboard is mounted ('' when it is not)."""
+    try:
+        return reverse("celery_actions:overview")
+    except NoReverseMatch:
+        return ""
 
 
 @admin.register(ActionRecord)
@@ -98,6 +90,7 @@ class ActionRecordAdmin(ReadOnlyAdmin):
             "status": status,
             "action": action,
             "limit": LIST_LIMIT,
+            "dashboard_url": dashboard_url(),
             **(extra_context or {}),
         }
         return TemplateResponse(request, "celery_actions/admin/action_list.html", context)

@@ -15,6 +15,10 @@ Django setting                          default   meaning
                                                   outbox row (if its process did not) and deletes it
 ``CELERY_ACTIONS_FACADE``               ``None``  dotted path of the ``Actions`` instance; default:
                                                   the one of Celery's current app
+``CELERY_ACTIONS_BROWSER_ACTIONS``      ``{}``    actions browsers may enqueue besides those marked
+                                                  ``browser=``: names, or name -> permission
+``CELERY_ACTIONS_BROWSER_RATE_LIMIT``   ``5/s``   each browser identity's enqueue leaky bucket
+                                                  (``None``: none); see docs/dashboard.md
 ====================================== ========= ==================================================
 """
 

@@ -53,6 +53,7 @@ class ActionRecord(models.Model):
         verbose_name = "action"
         verbose_name_plural = "actions"
         default_permissions = ("view",)
+        permissions = [("operate_actionrecord", "Can cancel and retry actions and change queues")]
 
     def __str__(self) -> str:
         return self.id

@@ -35,6 +35,7 @@ from django.utils import timezone
 from ..client.bulk import BulkEnqueue, check_item, sized_dump
 from ..client.bulk_handles import BulkHandles
 from ..client.handles import BackgroundActionHandle
+from ..client.identity import current_identity
 from ..core.options import parse_options
 from ..core.resolve import resolve
 from ..errors import DuplicateActionId, InvalidParams
@@ -83,8 +84,8 @@ class TransactionHold:
         self._sql: str | None = None
 
     def _in_transaction(self) -> bool:
-        if not self.settings.on_commit or _publishing.get():
-            return False
+        if not self.settings.on_commit or _publishing.get() or current_identity():
+            return False  # (a browser enqueue is published at once: see client/identity.py)
         return bool(connections[self.settings.database].in_atomic_block)
 
     # -- one ---------------------------------------------------------------------------

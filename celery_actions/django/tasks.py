@@ -240,7 +240,7 @@ class ActionsBackend(BaseTaskBackend):
         status = STATUS[ActionStatus(record[Field.STATUS])]
         result = TaskResult(
             task=task, id=result_id, status=status, enqueued_at=_dt(record.get(Field.CREATED_AT)),
-            started_at=_dt(record.get(Field.FIRST_STARTED_AT)),
+            started_at=_dt(record.get(Field.FIRST_STARTED_AT) or record.get(Field.STARTED_AT)),
             finished_at=_dt(record.get(Field.FINISHED_AT)),
             last_attempted_at=_dt(record.get(Field.STARTED_AT)),
             args=params.get("args", []), kwargs=params.get("kwargs", {}), backend=self.alias,
@@ -289,7 +289,8 @@ class ActionsBackend(BaseTaskBackend):
         runtime = self.actions.runtime
         pipe = runtime.store.client.pipeline(transaction=False)
         pipe.rpush(key, json.dumps(entry))
-        pipe.expire(key, int(runtime.settings.retention_s) + 3600)
+        keep_s = max(runtime.settings.retention_s(True), runtime.settings.retention_s(False))
+        pipe.expire(key, int(keep_s) + 3600)
         pipe.execute()
 
 

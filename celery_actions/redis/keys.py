@@ -3,7 +3,10 @@
 Layout (``P`` is ``actions_key_prefix``, default ``"actions:"``)::
 
     P job:<id>               hash   one action's record (fields: core/protocol.py Field)
-                                    no TTL while live; ``actions_retention`` once finished
+                                    no TTL while live; once finished, compacted and kept
+                                    ``actions_retention_completed`` or ``_failed``
+    P tl:<id>                list   the attempts of an action that did not complete (JSON,
+                                    core/protocol.py TIMELINE_KEYS); TTL as its record
     P scheduled              zset   id -> due time (ms). startAt, retry delays, re-dispatches,
                                     and the publish outbox (a reservation until the broker
                                     has the message)
@@ -26,6 +29,23 @@ Layout (``P`` is ``actions_key_prefix``, default ``"actions:"``)::
                                     (kept as long as its record)
     P announce               list   events for Flower that a worker's pump sends on behalf
                                     of a producer (a cancel made outside any worker)
+    P ratelimit:<identity>   hash   a browser identity's enqueue leaky bucket
+    P queue_overrides        hash   group name -> the limit an operator set (it wins over
+                                    the enqueues' maxConcurrency)
+    P queue_paused           hash   group name -> when an operator paused it (ms)
+    P ix:<status>            zset   id -> when it entered the status (ms): every action
+    P ix:<status>:a:<action> zset   the same, per action name
+    P ix:<status>:q:<name>   zset   the same, per group (actions that have one)
+    P ix:actions             zset   action name -> last enqueue (ms), while indexed
+    P ix:queues              zset   group name -> last enqueue (ms), while indexed
+    P stats:<minute>         hash   counts of the minute (epoch ms // 60000): enqueued,
+                                    retrying, complete, failed, cancelled; TTL two hours
+    P ev:<id>                channel  the status of a browser-enqueued action, published
+                                    at each change (a Pub/Sub channel, not a key)
+
+The ``ix:`` sorted sets are the indexes the dashboard lists, filters and counts with: the
+Lua scripts that change a status move the action between them, and finished entries are
+trimmed by every worker's pump once their records' retention has passed (never a SCAN).
 
 A "group" is a concurrency group: Gadget's ``queue`` option (a name and a limit), not a
 Celery queue. The Lua scripts build the same names from the prefix (``lua/_lib.lua``); a
@@ -118,6 +138,54 @@ class Keys:
     def announce(self) -> str:
         """List of events (JSON) a worker's pump sends for producers."""
         return f"{self.prefix}announce"
+
+    def timeline(self, action_id: str) -> str:
+        """The list of an action's attempts that did not complete."""
+        return f"{self.prefix}tl:{action_id}"
+
+    def ratelimit_of(self, identity: str) -> str:
+        """Hash of one browser identity's enqueue leaky bucket."""
+        return f"{self.prefix}ratelimit:{identity}"
+
+    @property
+    def group_overrides(self) -> str:
+        """Hash of the limits operators set, by group name."""
+        return f"{self.prefix}queue_overrides"
+
+    @property
+    def group_paused(self) -> str:
+        """Hash of the groups operators paused (name -> ms)."""
+        return f"{self.prefix}queue_paused"
+
+    def status_index(self, status: str) -> str:
+        """Sorted set of the ids of one status, by when they entered it (ms)."""
+        return f"{self.prefix}ix:{status}"
+
+    def action_index(self, status: str, action: str) -> str:
+        """Sorted set of the ids of one status and action."""
+        return f"{self.prefix}ix:{status}:a:{action}"
+
+    def group_index(self, status: str, group: str) -> str:
+        """Sorted set of the ids of one status and group."""
+        return f"{self.prefix}ix:{status}:q:{group}"
+
+    @property
+    def indexed_actions(self) -> str:
+        """Sorted set of the action names with indexed records, by last enqueue (ms)."""
+        return f"{self.prefix}ix:actions"
+
+    @property
+    def indexed_groups(self) -> str:
+        """Sorted set of the group names with indexed records, by last enqueue (ms)."""
+        return f"{self.prefix}ix:queues"
+
+    def stats(self, minute: int) -> str:
+        """Hash of one minute's counters (``minute`` is epoch ms // 60000)."""
+        return f"{self.prefix}stats:{minute}"
+
+    def events(self, action_id: str) -> str:
+        """The Pub/Sub channel of a browser-enqueued action's status changes."""
+        return f"{self.prefix}ev:{action_id}"
 
     @property
     def gate(self) -> list[str]:

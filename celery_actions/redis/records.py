@@ -29,6 +29,8 @@ class JobSpec:
     carried: str = ""
     """What the jobs' messages carry besides params, as JSON (the record's ``celery``
     field: canvas, headers, expires; see ``core/calls.py``), or ''."""
+    identity: str = ""
+    """Who enqueued them from a browser ('' for none)."""
 
     def args(self) -> tuple[Any, ...]:
         """The spec as ``enqueue.lua`` takes it."""
@@ -41,6 +43,7 @@ class JobSpec:
             self.celery_queue,
             self.list_key,
             self.carried,
+            self.identity,
         )
 
 
@@ -142,6 +145,18 @@ class Cancelled:
     dispatch: Dispatch
 
 
+RetryOutcome = Literal["retried", "unchanged", "missing"]
+
+
+@dataclass(frozen=True, slots=True)
+class Retried:
+    """What an operator's "retry now" did: 'retried' (made ready now), or why not:
+    'unchanged' (complete, waiting or running) or 'missing'."""
+
+    outcome: RetryOutcome
+    dispatch: Dispatch
+
+
 @dataclass(frozen=True, slots=True)
 class Suspect:
     """A dispatched job nobody claimed within the dispatch timeout: is its message still
@@ -191,3 +206,12 @@ class ClaimRefused:
     status: str
     forged: bool
     why: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrimPass:
+    """What one pass over the indexes dropped."""
+
+    removed: int
+    cursors: tuple[int, int]
+    """Where the next pass goes on in the action and group names."""

@@ -17,7 +17,7 @@ from typing import Any
 import redis
 from redis.exceptions import NoScriptError
 
-from ..core.protocol import BAND_SPAN, PRIORITY_BANDS, TOKEN_HEADER
+from ..core.protocol import BAND_SPAN, PRIORITY_BANDS, TIMELINE_MAX, TOKEN_HEADER
 
 SCRIPT_NAMES = (
     "enqueue",
@@ -32,6 +32,9 @@ SCRIPT_NAMES = (
     "lost",
     "abandon",
     "rerun",
+    "trim",
+    "retry_now",
+    "queue_admin",
 )
 
 
@@ -43,6 +46,7 @@ def prelude() -> str:
         f"local TOKEN_HEADER = '{TOKEN_HEADER}'\n"
         f"local BAND = {{ {bands} }}\n"
         f"local BAND_SPAN = {BAND_SPAN}\n"
+        f"local TIMELINE_MAX = {TIMELINE_MAX}\n"
     )
 
 

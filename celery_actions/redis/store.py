@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis
 
-from ..core.protocol import ActionStatus, CancelMode, Outcome
+from ..core.protocol import TRACEBACK_LIMIT, ActionStatus, CancelMode, Outcome, QueueOp
 from ..core.settings import Settings
 from . import scripts
 from .connection import ProcessClient
@@ -25,7 +25,9 @@ from .records import (
     Finished,
     PumpPass,
     Redispatched,
+    Retried,
     Suspect,
+    TrimPass,
 )
 
 ResultPayload = tuple[str, Any, int, str]
@@ -49,11 +51,16 @@ class Store:
         self._lease_ms = s.ms(s.lease_timeout_s)
         self._outbox_ms = s.ms(s.outbox_timeout_s)
         self._dispatch_ms = s.ms(s.dispatch_timeout_s)
-        self._retention_ms = s.ms(s.retention_s)
+        self._completed_ms = s.ms(s.retention_s(completed=True))
+        self._failed_ms = s.ms(s.retention_s(completed=False))
         self._horizon_ms = s.ms(s.pump_interval_s)
         # A gap between pump passes longer than this means no worker could reach Redis.
         self._stall_ms = max(3 * self._horizon_ms, 1000)
         self._worker_ttl_ms = max(3 * self._lease_ms, 60_000)
+
+    def retention_ms(self, completed: bool) -> int:
+        """How long a finished record (and its result meta) is kept, in ms."""
+        return self._completed_ms if completed else self._failed_ms
 
     @property
     def client(self) -> redis.Redis:
@@ -93,7 +100,7 @@ class Store:
         reply = self._run(
             "cancel",
             self.keys.gate,
-            [action_id, self._retention_ms, self._outbox_ms, self._dispatch_ms, nonce(),
+            [action_id, self._failed_ms, self._outbox_ms, self._dispatch_ms, nonce(),
              reason, mode.value, token],
         )  # fmt: skip
         if reply[0] == "cancelled":
@@ -105,16 +112,19 @@ class Store:
     ) -> Claim | ClaimRefused:
         """Claim a job for running. Refused when the message is stale or forged (its task
         is not the job's action). Repeating a claim with the same ``claim_id`` is safe."""
-        k = self.keys
-        reply = self._run(
-            "claim",
-            [k.scheduled, k.leases],
-            [action_id, token, self._lease_ms, worker, task_name, claim_id],
-        )
+        reply = self._run("claim", *self.claim_call(action_id, token, worker, task_name, claim_id))
         if reply[0] == "ok":
             return Claim(int(reply[1]), int(reply[2]), int(reply[3]), str(reply[4]), int(reply[5]))
         forged = reply[0] == "forged"
         return ClaimRefused("" if forged else str(reply[1]), forged, str(reply[1]))
+
+    def claim_call(
+        self, action_id: str, token: str, worker: str, task_name: str, claim_id: str
+    ) -> tuple[list[str], list[Any]]:
+        """``claim.lua``'s KEYS and ARGV (after the prefix)."""
+        k = self.keys
+        args = [action_id, token, self._lease_ms, worker, task_name, claim_id]
+        return [k.scheduled, k.leases], args
 
     def finish(
         self,
@@ -126,32 +136,59 @@ class Store:
         reason: str = "",
         error: str = "",
         error_type: str = "",
+        traceback: str = "",
         result: ResultPayload | None = None,
     ) -> Finished:
         """Record an attempt's outcome, decided by the worker (``core/retry.py``); given
-        ``result``, store the result meta in the same call. Repeating it is safe."""
-        reply = self._run(
-            "finish",
-            [*self.keys.gate, self.keys.wake],
-            [
-                action_id,
-                token,
-                outcome.value,
-                delay_ms,
-                reason,
-                error,
-                error_type,
-                self._retention_ms,
-                self._outbox_ms,
-                self._dispatch_ms,
-                self._horizon_ms,
-                *(result or ("", "", 0, "")),
-                nonce(),
-            ],
+        ``result``, store the result meta in the same call. Repeating it is safe. A failed
+        attempt goes into the action's timeline with its error and ``traceback``."""
+        call = self.finish_call(
+            action_id,
+            token,
+            outcome,
+            delay_ms=delay_ms,
+            reason=reason,
+            error=error,
+            error_type=error_type,
+            traceback=traceback,
+            result=result,
         )
+        reply = self._run("finish", *call)
         status = None if reply[0] == "stale" else ActionStatus(reply[0])
         due = int(reply[3]) if reply[3] else None
         return Finished(status, Dispatch.parse(reply[1], reply[2]), due, bool(reply[4]))
+
+    def finish_call(
+        self,
+        action_id: str,
+        token: str,
+        outcome: Outcome,
+        *,
+        delay_ms: int = 0,
+        reason: str = "",
+        error: str = "",
+        error_type: str = "",
+        traceback: str = "",
+        result: ResultPayload | None = None,
+    ) -> tuple[list[str], list[Any]]:
+        """``finish.lua``'s KEYS and ARGV (after the prefix)."""
+        args = [
+            action_id,
+            token,
+            outcome.value,
+            delay_ms,
+            reason,
+            error,
+            error_type,
+            self.retention_ms(outcome is Outcome.COMPLETE),
+            self._outbox_ms,
+            self._dispatch_ms,
+            self._horizon_ms,
+            *(result or ("", "", 0, "")),
+            nonce(),
+            traceback[-TRACEBACK_LIMIT:],
+        ]
+        return [*self.keys.gate, self.keys.wake], args
 
     def renew(self, leases: Sequence[tuple[str, str]]) -> list[str]:
         """Extend the leases of running jobs (id, token); returns the ids no longer held."""
@@ -170,7 +207,7 @@ class Store:
             "pump",
             [*self.keys.gate, self.keys.pulse],
             [batch, self._outbox_ms, self._dispatch_ms, self.settings.max_worker_lost,
-             self._retention_ms, nonce(), self._stall_ms],
+             self._failed_ms, nonce(), self._stall_ms],
         )  # fmt: skip
         next_due = int(float(reply[1])) if reply[1] else None
         failed = [str(i) for i in reply[3]]
@@ -200,7 +237,7 @@ class Store:
             self._dispatch_ms,
             nonce(),
             self.settings.max_worker_lost,
-            self._retention_ms,
+            self._failed_ms,
         ]
         for action_id, token in attempts:
             args.extend((action_id, token))
@@ -221,6 +258,65 @@ class Store:
         if reply[0] == "ok":
             return "ok", Dispatch.parse(reply[1], reply[2])
         return str(reply[0]) if reply[0] == "missing" else str(reply[1]), Dispatch()
+
+    def retry_now(self, action_ids: Sequence[str]) -> list[Retried]:
+        """An operator's "retry now" of each action (one pipelined round trip): a scheduled
+        or retrying one is made ready at once; a failed or cancelled one runs again."""
+        replies = self._each("retry_now", action_ids, lambda i: [i, self._outbox_ms,
+                             self._dispatch_ms, nonce()])  # fmt: skip
+        return [
+            Retried("retried", Dispatch.parse(r[1], r[2]))
+            if r[0] == "ok"
+            else Retried("unchanged" if r[0] == "unchanged" else "missing", Dispatch())
+            for r in replies
+        ]
+
+    def cancel_many(self, action_ids: Sequence[str]) -> list[Cancelled]:
+        """:meth:`cancel` of each action, in one pipelined round trip."""
+        replies = self._each("cancel", action_ids, lambda i: [i, self._failed_ms,
+                             self._outbox_ms, self._dispatch_ms, nonce(), "cancelled",
+                             CancelMode.REQUEST.value, ""])  # fmt: skip
+        return [
+            Cancelled("cancelled", Dispatch.parse(r[1], r[2]))
+            if r[0] == "cancelled"
+            else Cancelled(r[0], Dispatch())
+            for r in replies
+        ]
+
+    def _each(
+        self, name: str, action_ids: Sequence[str], args: Callable[[str], list[Any]]
+    ) -> list[Any]:
+        """Run a gate script once per id, pipelined (loading it first if need be)."""
+        if not action_ids:
+            return []
+        client = self.client
+        if not client.script_exists(scripts.sha(name))[0]:
+            client.script_load(scripts.source(name))
+        pipe = client.pipeline(transaction=False)
+        for action_id in action_ids:
+            keys = self.keys.gate
+            pipe.evalsha(scripts.sha(name), len(keys), *keys, self.keys.prefix, *args(action_id))
+        return list(pipe.execute())
+
+    def queue_admin(self, group: str, op: QueueOp, limit: int = 0) -> Dispatch:
+        """An operator's change to a named queue (see ``lua/queue_admin.lua``); returns
+        what the waiting actions admitted by it dispatched."""
+        reply = self._run(
+            "queue_admin",
+            self.keys.gate,
+            [group, op.value, limit, self._outbox_ms, self._dispatch_ms, nonce()],
+        )
+        return Dispatch.parse(reply[1], reply[2])
+
+    def trim(self, cursors: tuple[int, int], budget: int = 5000, names: int = 200) -> TrimPass:
+        """Drop index entries of expired records (bounded); returns how many, and the
+        cursors of the next call over the action and group names."""
+        reply = self._run(
+            "trim",
+            [],
+            [self._completed_ms, self._failed_ms, budget, names, cursors[0], cursors[1]],
+        )
+        return TrimPass(int(reply[0]), (int(reply[1]), int(reply[2])))
 
     def heartbeat(self, worker: str) -> None:
         """Record a worker as alive, and forget workers silent for long (dead)."""

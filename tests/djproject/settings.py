@@ -31,6 +31,7 @@ INSTALLED_APPS = [
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
 ]
@@ -75,6 +76,8 @@ CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_ACTIONS_FACADE = "tests.djproject.celery_app.actions"
 CELERY_ACTIONS_OUTBOX_RELAY_AFTER = float(os.environ.get("OUTBOX_RELAY_AFTER", "1.0"))
 CELERY_ACTIONS_PUMP_INTERVAL = 0.2
+CELERY_ACTIONS_BROWSER_ACTIONS = {"tests.djproject.shop.actions.send_receipt": None}
+CELERY_ACTIONS_BROWSER_RATE_LIMIT = os.environ.get("BROWSER_RATE_LIMIT", "50/s")
 TASKS = {
     "default": {
         "BACKEND": "celery_actions.django.tasks.ActionsBackend",

@@ -21,6 +21,100 @@ end
 local function job_key(P, id) return P .. 'job:' .. id end
 local function slots_key(P, group) return P .. 'q:' .. group .. ':slots' end
 local function waiting_key(P, group) return P .. 'q:' .. group .. ':waiting' end
+local function paused_key(P) return P .. 'queue_paused' end
+local function overrides_key(P) return P .. 'queue_overrides' end
+
+-- Indexes (the dashboard's listing, filters and counts; never a SCAN). Every job is in the
+-- sorted set of its status, and in that of its status and action (and of its status and
+-- group, when it has one), scored by when it entered the status. index_status is called
+-- wherever a status is written, just before the write; finished entries are trimmed by
+-- trim.lua once their records have expired.
+local function status_index(P, status) return P .. 'ix:' .. status end
+local function action_index(P, status, action) return P .. 'ix:' .. status .. ':a:' .. action end
+local function group_index(P, status, group) return P .. 'ix:' .. status .. ':q:' .. group end
+local function stats_key(P, now) return P .. 'stats:' .. math.floor(now / 60000) end
+local function timeline_key(P, id) return P .. 'tl:' .. id end
+local function events_channel(P, id) return P .. 'ev:' .. id end
+local function indexed_actions_key(P) return P .. 'ix:actions' end
+local function indexed_groups_key(P) return P .. 'ix:queues' end
+local STATS_TTL_MS = 2 * 3600 * 1000
+
+-- Count n events of a kind (Stat in core/protocol.py) in the current minute.
+local function count_stat(P, kind, now, n)
+  local key = stats_key(P, now)
+  redis.call('HINCRBY', key, kind, n)
+  redis.call('PEXPIRE', key, STATS_TTL_MS)
+end
+
+-- Index a new job (its record written with this status).
+local function index_new(P, id, status, action, group, now)
+  redis.call('ZADD', status_index(P, status), now, id)
+  redis.call('ZADD', action_index(P, status, action), now, id)
+  if group ~= '' then redis.call('ZADD', group_index(P, status, group), now, id) end
+end
+
+-- Move a job's index entries to the status it is about to be given; a job enqueued from
+-- a browser also publishes the change on its events channel.
+local function index_status(P, id, status, now)
+  local f = redis.call('HMGET', job_key(P, id), 'status', 'action', 'queue', 'identity')
+  local old, action, group = f[1], f[2], f[3] or ''
+  if old == status or not action then return end
+  if old then
+    redis.call('ZREM', status_index(P, old), id)
+    redis.call('ZREM', action_index(P, old, action), id)
+    if group ~= '' then redis.call('ZREM', group_index(P, old, group), id) end
+  end
+  index_new(P, id, status, action, group, now)
+  if status == 'retrying' or status == 'complete' or status == 'failed'
+      or status == 'cancelled' then
+    count_stat(P, status, now, 1)
+  end
+  if f[4] then redis.call('PUBLISH', events_channel(P, id), status) end
+end
+
+-- Append the attempt that just ended without completing to the job's timeline
+-- (TIMELINE_KEYS in core/protocol.py); extra holds its outcome's own fields.
+local function add_attempt(P, id, outcome, now, extra)
+  local jk = job_key(P, id)
+  local f = redis.call('HMGET', jk, 'attempts', 'worker', 'started_at', 'slot_wait')
+  local entry = { n = tonumber(f[1]) or 0, worker = f[2] or '', started_at = tonumber(f[3]),
+    ended_at = now, outcome = outcome, slot_wait = tonumber(f[4]) or 0 }
+  for k, v in pairs(extra) do entry[k] = v end
+  local tk = timeline_key(P, id)
+  redis.call('RPUSH', tk, cjson.encode(entry))
+  redis.call('LTRIM', tk, -TIMELINE_MAX, -1)
+  redis.call('HDEL', jk, 'slot_wait')
+end
+
+-- A finished record keeps what people read (action, params, status, times, attempts,
+-- worker, error, dispatches) and what a repeated finish needs (done, written after: it
+-- starts with the token), less empty or default values; a failed or cancelled one also its
+-- options, limit and Celery queue, so that it can be retried. It is written anew, as a
+-- hash Redis turned into a hashtable (a value once over 64 bytes, such as the options or
+-- an envelope) stays one: rewritten, a record of small values is a compact listpack. It
+-- and its timeline expire after the retention.
+local LIVE_ONLY = { token = true, claim = true, env_key = true, env = true,
+  next_attempt_at = true, cancel_requested = true, queued_at = true }
+local RETRY_ONLY = { options = true, limit = true, cq = true }
+local function compact(P, id, status, retention_ms)
+  local jk = job_key(P, id)
+  local all = redis.call('HGETALL', jk)
+  local started = redis.call('HGET', jk, 'started_at')
+  local kept = {}
+  for i = 1, #all, 2 do
+    local name, value = all[i], all[i + 1]
+    local drop = LIVE_ONLY[name] or value == '' or (name == 'priority' and value == 'default')
+      or (status == 'complete' and RETRY_ONLY[name])
+      or (name == 'first_started_at' and value == started) -- (one attempt: the same)
+    if not drop then
+      kept[#kept + 1] = name; kept[#kept + 1] = value
+    end
+  end
+  redis.call('DEL', jk)
+  redis.call('HSET', jk, unpack(kept))
+  redis.call('PEXPIRE', jk, retention_ms)
+  redis.call('PEXPIRE', timeline_key(P, id), retention_ms)
+end
 
 -- c: P key prefix, S scheduled, L leases, GROUPS, LIMITS, SEQ keys; now (server ms);
 -- reserved, the outbox score of rows published through kombu; dispatch_expiry, until when
@@ -73,10 +167,15 @@ local function dispatch(c, id)
   local jk = job_key(c.P, id)
   local token = new_token(c)
   redis.call('HINCRBY', jk, 'dispatches', 1)
+  index_status(c.P, id, 'waiting', c.now)
   redis.call('HSET', jk, 'status', 'waiting', 'reason', '', 'token', token)
   redis.call('ZADD', c.L, c.dispatch_expiry, id)
-  local f = redis.call('HMGET', jk, 'env_key', 'env')
+  local f = redis.call('HMGET', jk, 'env_key', 'env', 'queued_at')
   local env_key, env = f[1], f[2]
+  if f[3] then -- it waited for a slot of its group until now
+    redis.call('HSET', jk, 'slot_wait', c.now - tonumber(f[3]))
+    redis.call('HDEL', jk, 'queued_at')
+  end
   if env_key then
     redis.call('HDEL', jk, 'env_key', 'env')
     redis.call('LPUSH', env_key, retoken(env, token))
@@ -105,6 +204,9 @@ end
 -- The group's limit: the one held while it is active, else this job's own (which then
 -- becomes the group's).
 local function group_limit(c, group, jk)
+  if redis.call('HEXISTS', paused_key(c.P), group) == 1 then return 0 end
+  local forced = tonumber(redis.call('HGET', overrides_key(c.P), group))
+  if forced then return forced end
   local limit = tonumber(redis.call('HGET', c.LIMITS, group))
   if limit then return limit end
   limit = tonumber(redis.call('HGET', jk, 'limit')) or 1
@@ -158,12 +260,15 @@ local function make_ready(c, id)
           local band = BAND[redis.call('HGET', jk, 'priority')] or BAND.default
           local arrival = redis.call('INCR', c.SEQ)
           redis.call('ZADD', wk, band * BAND_SPAN + arrival, id)
+          redis.call('HSET', jk, 'queued_at', c.now)
         end
         redis.call('ZREM', c.S, id)
         -- every earlier message of this job is stale now: none may claim it without a slot
         revoke_token(jk)
-        redis.call('HSET', jk, 'status', 'waiting', 'reason',
-          'queue ' .. group .. ': ' .. used .. ' of ' .. limit .. ' slots in use')
+        index_status(c.P, id, 'waiting', c.now)
+        local why = 'queue ' .. group .. ': ' .. used .. ' of ' .. limit .. ' slots in use'
+        if limit == 0 then why = 'queue ' .. group .. ': paused' end
+        redis.call('HSET', jk, 'status', 'waiting', 'reason', why)
         redis.call('ZADD', c.GROUPS, c.now, group)
         -- a free slot with others already waiting: the head of the line goes first
         if used < limit then admit(c, group) end
@@ -193,8 +298,9 @@ end
 -- Record a final status; the record expires after the retention.
 local function finish(c, id, status, retention_ms, reason)
   local jk = job_key(c.P, id)
+  index_status(c.P, id, status, c.now)
   redis.call('HSET', jk, 'status', status, 'finished_at', c.now, 'reason', reason or '')
-  redis.call('PEXPIRE', jk, retention_ms)
+  compact(c.P, id, status, retention_ms)
 end
 
 -- A running job's worker is lost: revoke its token and count the loss. A job whose cancel
@@ -204,6 +310,7 @@ end
 local function worker_lost(c, id, max_lost, retention_ms)
   local jk = job_key(c.P, id)
   local lost = redis.call('HINCRBY', jk, 'lost', 1)
+  add_attempt(c.P, id, 'lost', c.now, {})
   revoke_token(jk)
   if redis.call('HGET', jk, 'cancel_requested') == '1' then
     finish(c, id, 'cancelled', retention_ms, 'cancelled')
@@ -215,6 +322,7 @@ local function worker_lost(c, id, max_lost, retention_ms)
     finish(c, id, 'failed', retention_ms)
     return 'failed'
   end
+  index_status(c.P, id, 'waiting', c.now)
   redis.call('HSET', jk, 'status', 'waiting', 'reason', 'worker lost; dispatching again')
   return 'again'
 end

@@ -30,6 +30,7 @@ if status ~= 'waiting' then return { 'stale', status } end
 local first = first_started or tostring(now)
 attempts = redis.call('HINCRBY', jk, 'attempts', 1)
 if next_attempt then redis.call('HDEL', jk, 'next_attempt_at') end
+index_status(P, id, 'running', now)
 redis.call('HSET', jk, 'status', 'running', 'reason', '', 'started_at', now,
   'first_started_at', first, 'worker', worker, 'claim', claim_id)
 redis.call('ZREM', S, id)

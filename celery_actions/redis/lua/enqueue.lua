@@ -9,10 +9,11 @@
 -- ARGV[6] rate limit per ms ('' for none)   ARGV[7] bucket capacity   ARGV[8] bucket n
 -- ARGV[9] event channel or ''   ARGV[10] task-sent event, published once if a job is new
 -- ARGV[11] token nonce
--- ARGV[12] m, the number of specs (what jobs share), then m specs of 8 fields:
+-- ARGV[12] m, the number of specs (what jobs share), then m specs of 9 fields:
 --           action, options json, priority, group name or '', maxConcurrency,
 --           celery queue or '', broker list key or '' (no key: publish through the outbox),
---           what its messages carry besides params (json, the 'celery' field) or ''
+--           what its messages carry besides params (json, the 'celery' field) or '',
+--           identity of a browser enqueuer or ''
 -- then the jobs, 6 fields each: id, params json, spec number (1-based), startAt ms or '',
 --           Celery envelope of the first dispatch or '' (see below), and the token that
 --           envelope carries (random, from the caller)
@@ -34,7 +35,7 @@ local rate_per_ms, capacity, bucket_n = ARGV[6], ARGV[7], ARGV[8]
 local event_channel, sent_event = ARGV[9], ARGV[10]
 local nonce = ARGV[11]
 local m = tonumber(ARGV[12])
-local SPEC_FIELDS, JOB_FIELDS = 8, 6
+local SPEC_FIELDS, JOB_FIELDS = 9, 6
 local FIRST_SPEC = 13
 local FIRST_JOB = FIRST_SPEC + m * SPEC_FIELDS
 local n = (#ARGV - FIRST_JOB + 1) / JOB_FIELDS
@@ -61,8 +62,12 @@ for s = 0, m - 1 do
   local action, options, priority, group = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local limit, celery_queue, list_key = ARGV[a + 4], ARGV[a + 5], ARGV[a + 6]
   local carried = ARGV[a + 7]
+  local identity = ARGV[a + 8]
   local shared = { 'action', action, 'options', options, 'priority', priority,
     'created_at', c.now }
+  if identity ~= '' then
+    shared[#shared + 1] = 'identity'; shared[#shared + 1] = identity
+  end
   if group ~= '' then
     shared[#shared + 1] = 'queue'; shared[#shared + 1] = group
     shared[#shared + 1] = 'limit'; shared[#shared + 1] = limit
@@ -79,14 +84,17 @@ for s = 0, m - 1 do
   if carried ~= '' then
     shared[#shared + 1] = 'celery'; shared[#shared + 1] = carried
   end
-  specs[s + 1] = { fields = shared, group = group, list_key = list_key }
+  specs[s + 1] = { fields = shared, group = group, list_key = list_key, action = action }
 end
 
-local function record(jk, spec, params, extra)
+-- extra names the status second (see the calls below): the new job is indexed under it
+local function record(jk, id, spec, params, extra)
   local fields = { unpack(spec.fields) }
   fields[#fields + 1] = 'params'; fields[#fields + 1] = params
   for _, v in ipairs(extra) do fields[#fields + 1] = v end
   redis.call('HSET', jk, unpack(fields))
+  index_new(P, id, extra[2], spec.action, spec.group, c.now)
+  spec.written = true
 end
 
 local outcomes, wake, written = {}, false, false
@@ -104,19 +112,19 @@ for i = 0, n - 1 do
     local keep = {}
     if env ~= '' then keep = { 'env_key', spec.list_key, 'env', env } end
     if start_at and start_at > c.now then
-      record(jk, spec, params, { 'start_at', start_at, 'status', 'scheduled', unpack(keep) })
+      record(jk, id, spec, params, { 'status', 'scheduled', 'start_at', start_at, unpack(keep) })
       redis.call('ZADD', c.S, start_at, id)
       if start_at - c.now < horizon_ms then wake = true end
       outcomes[i + 1] = 'scheduled'
     elseif spec.group == '' and not start_at and spec.list_key ~= '' then
       -- the common case: no group limit, fast path; dispatched right here, its envelope
       -- carrying the caller's token
-      record(jk, spec, params, { 'token', token, 'dispatches', 1, 'status', 'waiting' })
+      record(jk, id, spec, params, { 'status', 'waiting', 'token', token, 'dispatches', 1 })
       leased[#leased + 1] = c.dispatch_expiry; leased[#leased + 1] = id
       if env ~= '' then redis.call('LPUSH', spec.list_key, env) end
       outcomes[i + 1] = 'dispatched'
     else
-      record(jk, spec, params, { 'status', 'scheduled', unpack(keep) })
+      record(jk, id, spec, params, { 'status', 'scheduled', unpack(keep) })
       if make_ready(c, id) then
         outcomes[i + 1] = 'dispatched'
       else
@@ -129,5 +137,16 @@ for first = 1, #leased, 2000 do
   redis.call('ZADD', c.L, unpack(leased, first, math.min(first + 1999, #leased)))
 end
 if written and sent_event ~= '' then redis.call('PUBLISH', event_channel, sent_event) end
+local fresh = 0
+for _, spec in ipairs(specs) do
+  if spec.written then
+    redis.call('ZADD', indexed_actions_key(P), c.now, spec.action)
+    if spec.group ~= '' then redis.call('ZADD', indexed_groups_key(P), c.now, spec.group) end
+  end
+end
+for _, outcome in ipairs(outcomes) do
+  if outcome ~= 'duplicate' then fresh = fresh + 1 end
+end
+if fresh > 0 then count_stat(P, 'enqueued', c.now, fresh) end
 if wake then wake_pumps(WAKE) end
 return { c.reserved, outcomes, c.out }

@@ -13,7 +13,7 @@
 -- ARGV[13] result backend key or ''   ARGV[14] encoded result meta   ARGV[15] its expiry ms
 -- ARGV[16] the status the meta is for: it is stored (SET + PUBLISH, as Celery's Redis
 --          backend does) only when that is the status written
--- ARGV[17] token nonce
+-- ARGV[17] token nonce   ARGV[18] the traceback of a failed attempt (for its timeline)
 -- Returns { status written or 'stale', reserved, { message rows to publish }, due or '',
 --           1 if the result meta was stored else 0 }
 local WAKE = KEYS[6]
@@ -24,6 +24,7 @@ local horizon_ms = tonumber(ARGV[12])
 local result_key, result_meta, result_expiry_ms, result_status =
   ARGV[13], ARGV[14], tonumber(ARGV[15]), ARGV[16]
 local nonce = ARGV[17]
+local traceback = ARGV[18]
 
 local jk = job_key(P, id)
 local f = redis.call('HMGET', jk, 'status', 'token', 'cancel_requested', 'queue', 'done')
@@ -49,11 +50,14 @@ if outcome ~= 'complete' then
       status, reason = 'cancelled', 'cancelled'
     else
       status, due = 'retrying', c.now + delay_ms
+      index_status(P, id, 'retrying', c.now)
       redis.call('HSET', jk, 'status', 'retrying', 'next_attempt_at', due, 'reason', reason)
       redis.call('ZADD', c.S, due, id)
       if delay_ms < horizon_ms then wake_pumps(WAKE) end
     end
   end
+  add_attempt(P, id, status, c.now, { delay_ms = due ~= '' and delay_ms or nil,
+    error = error_text, error_type = error_type, traceback = traceback })
 else
   reason = ''
 end

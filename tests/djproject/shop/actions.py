@@ -67,3 +67,31 @@ def mark_shipped(order_id: int) -> str:
     record.shipments += 1
     record.save()
     return "ok"
+
+
+@actions.action(browser=True, retries=0)
+def greet(name: str) -> str:
+    """A browser action."""
+    return f"Hello, {name}!"
+
+
+@actions.action(browser=True, retries=0)
+def browser_fail(message: str) -> None:
+    """A browser action that fails."""
+    raise ValueError(message)
+
+
+@actions.action(browser=True, retries=0)
+def browser_hold(key: str, release: str) -> str:
+    """A browser action that runs until ``release`` exists."""
+    r.rpush(key, "started")
+    deadline = time.monotonic() + 20
+    while not r.exists(release) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return "released"
+
+
+@actions.action(browser="shop.change_order", retries=0)
+def restricted(note: str) -> str:
+    """A browser action for users with the change_order permission only."""
+    return note
