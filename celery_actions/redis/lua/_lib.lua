@@ -89,13 +89,13 @@ end
 -- A finished record keeps what people read (action, params, status, times, attempts,
 -- worker, error, dispatches) and what a repeated finish needs (done, written after: it
 -- starts with the token), less empty or default values; a failed or cancelled one also its
--- options, limit and Celery queue, so that it can be retried. It is written anew, as a
+-- options and limit, so that it can be retried. The Celery queue stays (where it ran). It is written anew, as a
 -- hash Redis turned into a hashtable (a value once over 64 bytes, such as the options or
 -- an envelope) stays one: rewritten, a record of small values is a compact listpack. It
 -- and its timeline expire after the retention.
 local LIVE_ONLY = { token = true, claim = true, env_key = true, env = true,
   next_attempt_at = true, cancel_requested = true, queued_at = true }
-local RETRY_ONLY = { options = true, limit = true, cq = true }
+local RETRY_ONLY = { options = true, limit = true }
 local function compact(P, id, status, retention_ms)
   local jk = job_key(P, id)
   local all = redis.call('HGETALL', jk)
