@@ -6,7 +6,8 @@ call: no separate GET + SET + PUBLISH per task, and never a "complete" record wh
 result is missing. The meta is built by Celery's own backend code (``encode_result``,
 ``_get_result_meta``, ``encode``), so ``AsyncResult``, Flower and ``result_extended``
 readers see what ``store_result`` would have written, less what a finished action needs
-no second copy of: ``result_extended``'s name, args, kwargs, worker, retries and queue,
+no second copy of: ``result_extended``'s name, args, kwargs, worker and queue (retries
+only when there were any),
 and ``date_done`` (the job record has them: ``AsyncResult.date_done`` is None), an empty
 ``children`` list and an empty ``traceback``; in JSON without spaces. Such a
 meta expires with its record (``actions_retention_completed`` or ``_failed``), so that
@@ -66,8 +67,11 @@ class ResultWriter:
             traceback=traceback,
             request=request,
         )
+        retries = meta.get("retries")
         for name in (*EXTENDED, "date_done"):
             meta.pop(name, None)
+        if retries:  # AsyncResult.retries and Flower show the retried count
+            meta["retries"] = retries
         for name in ("children", "traceback"):
             if not meta.get(name):
                 meta.pop(name, None)

@@ -140,7 +140,9 @@ end
 local function message_row(P, id, token)
   local f = redis.call('HMGET', job_key(P, id), 'action', 'params', 'priority', 'cq',
     'failures', 'celery')
-  return { id, tostring(token), f[1], f[2], f[3], f[4] or '', f[5] or '0', f[6] or '' }
+  -- a compact (finished, run again) record leaves out a default priority
+  return { id, tostring(token), f[1], f[2], f[3] or 'default', f[4] or '', f[5] or '0',
+    f[6] or '' }
 end
 
 -- A stored envelope re-issued under this dispatch's token: the token header and the
