@@ -95,8 +95,10 @@ def shop(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
         api.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for one module (Playwright's sync API runs an event loop in this thread
+    while it is open: asyncio.run elsewhere would refuse to start)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from typing import Any
 
+from celery_actions.testing import wait_for
+
 from .conftest import ROOT, Shop, log_in, screenshot
 
 XSS = '<script>alert("x")</script><img src=x onerror=alert(2)>'
@@ -114,11 +116,11 @@ def test_the_dashboard_filters_cancels_and_updates_live(shop, browser):
         "hs = actions.enqueue_many(daily_report, [{'day': '2026-01-0%d' % i} for i in (1, 2)])\n"
         "hs.results(timeout=30)\nprint('[]')"
     ))  # fmt: skip
-    page.wait_for_function(
-        f"Number(document.querySelector('a.tile.s-complete b').textContent.replace(/,/g, ''))"
-        f" >= {before + 2}",
-        timeout=15_000,
-    )
+    wait_for(
+        lambda: int(tile.inner_text().replace(",", "")) >= before + 2,
+        timeout=15,
+        what="the complete tile pushed",
+    )  # (the page's CSP forbids Playwright's eval)
     assert page.evaluate("window.notReloaded") is True
     screenshot(page, "dashboard-overview.png")
     page.goto(f"{shop.url}/actions/queues/")
