@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import os
-import time
 
 import redis
 from celery import Celery
 
 from celery_actions import Actions
+from celery_actions.testing import wait_for
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.djproject.settings")
 
@@ -34,9 +34,7 @@ def fail_then_wait(key: str, release: str) -> str:
     """The first attempt fails; the second waits for ``release`` before it returns."""
     if r.incr(key) == 1:
         raise ValueError("first attempt fails")
-    deadline = time.monotonic() + 20
-    while not r.exists(release) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for(lambda: r.exists(release), timeout=20, what=f"{release} to exist")
     return "second attempt"
 
 

@@ -4,10 +4,10 @@ in Redis (``events`` list), so tests can observe a run from outside."""
 from __future__ import annotations
 
 import os
-import time
 
 import redis
 
+from celery_actions.testing import wait_for
 from tests.djproject.celery_app import actions
 
 from .models import Order
@@ -29,9 +29,7 @@ def ship(record: Order, carrier: str = "ups") -> str:
 def hold_locked(record: Order, key: str, release: str) -> str:
     """Holds the row's lock until ``release`` exists."""
     r.rpush(key, "locked")
-    deadline = time.monotonic() + 20
-    while not r.exists(release) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for(lambda: r.exists(release), timeout=20, what=f"{release} to exist")
     record.status = "held"
     record.save()
     return "held"
@@ -85,9 +83,7 @@ def browser_fail(message: str) -> None:
 def browser_hold(key: str, release: str) -> str:
     """A browser action that runs until ``release`` exists."""
     r.rpush(key, "started")
-    deadline = time.monotonic() + 20
-    while not r.exists(release) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for(lambda: r.exists(release), timeout=20, what=f"{release} to exist")
     return "released"
 
 
