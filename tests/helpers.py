@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
 from typing import Any
 
@@ -97,3 +99,16 @@ class Broker:
         queued = {json.loads(m)["headers"]["id"] for raw in lists for m in raw}
         delivered = {json.loads(entry)[0]["headers"]["id"] for entry in unacked}
         return task_id in queued | delivered
+
+
+AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+"""The RabbitMQ the AMQP tests use (the machine's service)."""
+
+
+def rabbitmq_reachable() -> bool:
+    """Whether a RabbitMQ listens on 127.0.0.1:5672 (else those tests skip, saying so)."""
+    try:
+        with socket.create_connection(("127.0.0.1", 5672), timeout=1):
+            return True
+    except OSError:
+        return False

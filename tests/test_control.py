@@ -13,6 +13,7 @@ import pytest
 
 from celery_actions import ActionCancelled, ActionStatus
 from celery_actions.testing import wait_for
+from tests.helpers import AMQP_URL, rabbitmq_reachable
 
 FAST = {"ACTIONS_PUMP_INTERVAL": "0.2"}
 
@@ -200,20 +201,7 @@ def _in(seconds: float) -> str:
     return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
 
 
-AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
-
-
-def _rabbitmq_reachable() -> bool:
-    import socket
-
-    try:
-        with socket.create_connection(("127.0.0.1", 5672), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not _rabbitmq_reachable(), reason="RabbitMQ is not running on 127.0.0.1:5672")
+@pytest.mark.skipif(not rabbitmq_reachable(), reason="RabbitMQ is not running on 127.0.0.1:5672")
 def test_after_a_purge_on_rabbitmq_no_action_stays_waiting(redis_url, start_worker, r, uid):
     import importlib
 

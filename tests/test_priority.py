@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import socket
 import uuid
 
 import pytest
@@ -12,8 +11,8 @@ import pytest
 from celery_actions import ActionStatus
 from celery_actions.redis.keys import Keys
 from celery_actions.testing import wait_for
+from tests.helpers import AMQP_URL, rabbitmq_reachable
 
-AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 ORDER = ["low", "default", "high", "low", "medium", "high"]
 EXPECTED = ["high-2", "high-5", "default-1", "medium-4", "low-0", "low-3"]
 
@@ -43,15 +42,7 @@ def test_priority_orders_execution_on_redis(tapp, start_worker, r, uid):
     assert got == EXPECTED
 
 
-def _rabbitmq_reachable() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 5672), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not _rabbitmq_reachable(), reason="RabbitMQ is not running on 127.0.0.1:5672")
+@pytest.mark.skipif(not rabbitmq_reachable(), reason="RabbitMQ is not running on 127.0.0.1:5672")
 def test_priority_orders_execution_on_rabbitmq(redis_url, start_worker, r, uid):
     # Given an app on RabbitMQ (a per-test queue), with its own key prefix on the Redis
     queue = f"ca-test-{uuid.uuid4().hex[:8]}"
