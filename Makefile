@@ -14,7 +14,7 @@ STAMP311 := $(VENV311)/.installed
 VENV42 := .venv42
 STAMP42 := $(VENV42)/.installed
 
-.PHONY: demo test test-js test-postgres test311 test42 lint bench chaos clean
+.PHONY: demo test test-js test-postgres test311 test42 lint bench chaos chromium clean
 
 $(STAMP): pyproject.toml
 	@if [ -x $(BIN)/python ] && [ "$$($(BIN)/python -c 'import sys; print(sys.version_info < (3, 12))')" = True ] \
@@ -48,7 +48,14 @@ lint: $(STAMP)
 # The whole suite on SQLite, the Django tests again on PostgreSQL (skipped, saying why,
 # when it is not there), then both on Python 3.11 with Django 5.2 and the backport, and on
 # Django 4.2 (the oldest supported).
-test: lint
+# The browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else echo "chromium is missing: sudo apt-get install -y chromium" >&2; exit 1; fi; }
+
+test: lint chromium
 	$(BIN)/pytest -q
 	$(MAKE) test-js test-postgres test311 test42
 
