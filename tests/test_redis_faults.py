@@ -90,9 +90,12 @@ def run_through(fault, server, producer, workers, uid: str) -> None:
         *(actions.enqueue(slow, {"key": f"runs-{uid}-q{i}", "seconds": 4}, queue=queue)
           for i in range(2)),
     ]  # fmt: skip
+    # Running, and past the body's own RPUSH: a fault that broke that write would fail the
+    # action itself (retries=0), which is the action's business, not the library's.
     wait_for(
-        lambda: sum(h.status() is ActionStatus.RUNNING for h in handles) == 3,
-        what="three running (the fourth waits for its queue)",
+        lambda: sum(h.status() is ActionStatus.RUNNING for h in handles) == 3
+        and len(list(r.scan_iter(f"runs-{uid}-*"))) == 3,
+        what="three running, each past its first write (the fourth waits for its queue)",
     )
     fault(server, r)
     wait_for(lambda: all(settled(h) for h in handles), timeout=60, what="all finished")
