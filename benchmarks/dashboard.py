@@ -31,6 +31,7 @@ from celery_actions.core.protocol import Field, Outcome
 from celery_actions.core.settings import Settings
 from celery_actions.redis import scripts
 from celery_actions.redis.listing import ActionFilter, ActionIndex, Cursor
+from celery_actions.redis.records import AttemptOutcome
 from celery_actions.redis.store import Store
 
 from .common import BenchEnv, Row, log, median, percentile
@@ -191,18 +192,22 @@ def _advance(
         if f == "complete":
             meta = results.encode(a, "SUCCESS", {"ok": True}, None, None, store.retention_ms(True))
             payload = (meta[0], meta[1], meta[2], "complete")
-            finishing.append(store.finish_call(a, t, Outcome.COMPLETE, result=payload))
+            finishing.append(
+                store.finish_call(a, t, AttemptOutcome(Outcome.COMPLETE, result=payload))
+            )
         elif f in ("failed", "retrying"):
             finishing.append(
                 store.finish_call(
                     a,
                     t,
-                    Outcome.RETRY,
-                    delay_ms=3_600_000,
-                    reason="retry 1 of 2 in 1h",
-                    error="SupplierError: HTTP 503: unavailable",
-                    error_type="shop.supplier.SupplierError",
-                    traceback=TRACEBACK,
+                    AttemptOutcome(
+                        Outcome.RETRY,
+                        delay_ms=3_600_000,
+                        reason="retry 1 of 2 in 1h",
+                        error="SupplierError: HTTP 503: unavailable",
+                        error_type="shop.supplier.SupplierError",
+                        traceback=TRACEBACK,
+                    ),
                 )
             )
     _pipelined(store, "finish", finishing)
@@ -242,11 +247,13 @@ def _advance(
                 store.finish_call(
                     a,
                     t,
-                    Outcome.FAILED,
-                    error="SupplierError: HTTP 503: unavailable",
-                    error_type="shop.supplier.SupplierError",
-                    traceback=TRACEBACK,
-                    result=payload,
+                    AttemptOutcome(
+                        Outcome.FAILED,
+                        error="SupplierError: HTTP 503: unavailable",
+                        error_type="shop.supplier.SupplierError",
+                        traceback=TRACEBACK,
+                        result=payload,
+                    ),
                 )
             )
         _pipelined(store, "finish", last)

@@ -17,7 +17,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from celery_actions.core.protocol import Outcome
 from celery_actions.core.settings import Settings
 from celery_actions.redis.connection import ProcessClient
-from celery_actions.redis.records import Claim, JobSpec, NewJob
+from celery_actions.redis.records import AttemptOutcome, Claim, JobSpec, NewJob
 from celery_actions.redis.store import Store
 from celery_actions.redis.writer import EnqueueWriter
 
@@ -83,7 +83,7 @@ class GateMachine(RuleBasedStateMachine):
     def finish(self, data, outcome: Outcome) -> None:
         job_id = data.draw(st.sampled_from(sorted(self.running)))
         token = self.running.pop(job_id)
-        self.publish(self.store.finish(job_id, token, outcome).dispatch)
+        self.publish(self.store.finish(job_id, token, AttemptOutcome(outcome)).dispatch)
 
     @precondition(lambda self: self.jobs)
     @rule(data=st.data())
@@ -193,7 +193,7 @@ def test_an_old_message_cannot_claim_a_job_back_in_the_waiting_line(redis_url):
     j1 = in_flight.pop()
     assert isinstance(store.claim(*j1, "w", "t.a", "c1"), Claim)
     enqueue("j2")  # waits: both slots taken
-    publish(store.finish(*j1, Outcome.RETRY).dispatch)  # j1's slot goes to j2
+    publish(store.finish(*j1, AttemptOutcome(Outcome.RETRY)).dispatch)  # j1's slot goes to j2
     publish(store.pump().dispatch)  # j1 is due again: it joins the waiting line
     assert r.hget(store.keys.job("j1"), "status") == "waiting"
     assert "j1" in r.zrange(store.keys.group_waiting("q"), 0, -1)

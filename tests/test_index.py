@@ -14,7 +14,7 @@ from celery_actions.core.protocol import Outcome, QueueOp, Stat
 from celery_actions.core.settings import Settings
 from celery_actions.redis.connection import ProcessClient
 from celery_actions.redis.listing import ActionFilter, ActionIndex, Cursor
-from celery_actions.redis.records import JobSpec, NewJob
+from celery_actions.redis.records import AttemptOutcome, JobSpec, NewJob
 from celery_actions.redis.store import Store
 from celery_actions.redis.writer import EnqueueWriter
 from celery_actions.testing import wait_for
@@ -221,7 +221,7 @@ def test_trim_drops_the_entries_of_expired_records(redis_url, r, uid):
     for job in jobs:
         token = r.hget(store.keys.job(job.id), "token")
         store.claim(job.id, token, "w", "tests.app.add", "c")
-        store.finish(job.id, token, Outcome.COMPLETE)
+        store.finish(job.id, token, AttemptOutcome(Outcome.COMPLETE))
     keys = store.keys
     assert r.zcard(keys.group_index("complete", "g")) == 5
     # When a trim runs once that much time has passed

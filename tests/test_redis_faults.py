@@ -93,8 +93,10 @@ def run_through(fault, server, producer, workers, uid: str) -> None:
     # Running, and past the body's own RPUSH: a fault that broke that write would fail the
     # action itself (retries=0), which is the action's business, not the library's.
     wait_for(
-        lambda: sum(h.status() is ActionStatus.RUNNING for h in handles) == 3
-        and len(list(r.scan_iter(f"runs-{uid}-*"))) == 3,
+        lambda: (
+            sum(h.status() is ActionStatus.RUNNING for h in handles) == 3
+            and len(list(r.scan_iter(f"runs-{uid}-*"))) == 3
+        ),
         what="three running, each past its first write (the fourth waits for its queue)",
     )
     fault(server, r)

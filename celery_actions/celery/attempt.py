@@ -34,7 +34,7 @@ from ..core.protocol import ActionStatus, Field, Outcome
 from ..core.retry import RetryDecision, RetrySchedule, decide
 from ..errors import InvalidParams
 from ..redis.outages import TRANSIENT, retrying
-from ..redis.records import Claim, ClaimRefused, Finished
+from ..redis.records import AttemptOutcome, Claim, ClaimRefused, Finished
 from . import canvas
 from .retry_tools import RetryRequested, from_retry
 
@@ -251,18 +251,17 @@ class Attempt:
                 job_id, state, stored_value, traceback, storing, keep_ms
             )
             payload = (key, meta, expires_ms, status.value)
+        attempt = AttemptOutcome(
+            outcome,
+            delay_ms=0 if decision is None else decision.delay_ms,
+            reason="" if decision is None else decision.reason,
+            error="" if exc is None else _error_text(exc),
+            error_type="" if exc is None else _type_name(exc),
+            traceback=traceback or "",
+            result=payload,
+        )
         finished = retrying(
-            lambda: runtime.dispatcher.finish(
-                job_id,
-                running.token,
-                outcome,
-                delay_ms=0 if decision is None else decision.delay_ms,
-                reason="" if decision is None else decision.reason,
-                error="" if exc is None else _error_text(exc),
-                error_type="" if exc is None else _type_name(exc),
-                traceback=traceback or "",
-                result=payload,
-            ),
+            lambda: runtime.dispatcher.finish(job_id, running.token, attempt),
             f"recording the outcome of {job_id}",
             max(10 * runtime.settings.lease_timeout_s, 300.0),
         )

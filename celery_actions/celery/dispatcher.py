@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from ..core.protocol import CancelMode, EnqueueOutcome, Outcome, QueueOp
+from ..core.protocol import CancelMode, EnqueueOutcome, QueueOp
 from ..core.ratelimit import RateLimit
 from ..redis.records import (
+    AttemptOutcome,
     CancelOutcome,
     Dispatch,
     Enqueued,
@@ -26,7 +27,7 @@ from ..redis.records import (
     RetryOutcome,
     Suspect,
 )
-from ..redis.store import ResultPayload, Store
+from ..redis.store import Store
 from ..redis.writer import EnqueueWriter, PendingEnqueue
 from .publisher import Publisher
 
@@ -116,31 +117,9 @@ class Dispatcher:
         self.publish(dispatch)
         return outcome
 
-    def finish(
-        self,
-        action_id: str,
-        token: str,
-        outcome: Outcome,
-        *,
-        delay_ms: int = 0,
-        reason: str = "",
-        error: str = "",
-        error_type: str = "",
-        traceback: str = "",
-        result: ResultPayload | None = None,
-    ) -> Finished:
+    def finish(self, action_id: str, token: str, attempt: AttemptOutcome) -> Finished:
         """Record an attempt's outcome; the freed slot admits the next at once."""
-        finished = self.store.finish(
-            action_id,
-            token,
-            outcome,
-            delay_ms=delay_ms,
-            reason=reason,
-            error=error,
-            error_type=error_type,
-            traceback=traceback,
-            result=result,
-        )
+        finished = self.store.finish(action_id, token, attempt)
         self.publish(finished.dispatch)
         return finished
 

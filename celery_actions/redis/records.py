@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..core.protocol import ActionStatus, EnqueueOutcome
+from ..core.protocol import ActionStatus, EnqueueOutcome, Outcome
 
 OnDuplicate = Literal["error", "ignore", "new"]
 """What enqueue does with a taken id: raise, skip the job, or never look ('new': the caller
@@ -119,6 +119,26 @@ class Claim:
     options_json: str
     now_ms: int
     """The Redis server's clock at the claim."""
+
+
+ResultPayload = tuple[str, Any, int, str]
+"""A result meta stored by finish.lua: backend key, encoded meta, expiry ms, and the status
+it is for."""
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptOutcome:
+    """An attempt's outcome as its worker decided it (``core/retry.py``), for ``finish.lua``."""
+
+    outcome: Outcome
+    delay_ms: int = 0
+    """For a retry: how long until it is due."""
+    reason: str = ""
+    error: str = ""
+    error_type: str = ""
+    traceback: str = ""
+    result: ResultPayload | None = None
+    """The result meta to store in the same call, when the backend allows it."""
 
 
 @dataclass(frozen=True, slots=True)

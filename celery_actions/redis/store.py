@@ -18,6 +18,7 @@ from . import scripts
 from .connection import ProcessClient
 from .keys import Keys
 from .records import (
+    AttemptOutcome,
     Cancelled,
     Claim,
     ClaimRefused,
@@ -29,10 +30,6 @@ from .records import (
     Suspect,
     TrimPass,
 )
-
-ResultPayload = tuple[str, Any, int, str]
-"""A result meta stored by finish.lua: backend key, encoded meta, expiry ms, and the status
-it is for."""
 
 
 def nonce() -> str:
@@ -126,67 +123,34 @@ class Store:
         args = [action_id, token, self._lease_ms, worker, task_name, claim_id]
         return [k.scheduled, k.leases], args
 
-    def finish(
-        self,
-        action_id: str,
-        token: str,
-        outcome: Outcome,
-        *,
-        delay_ms: int = 0,
-        reason: str = "",
-        error: str = "",
-        error_type: str = "",
-        traceback: str = "",
-        result: ResultPayload | None = None,
-    ) -> Finished:
-        """Record an attempt's outcome, decided by the worker (``core/retry.py``); given
+    def finish(self, action_id: str, token: str, attempt: AttemptOutcome) -> Finished:
+        """Record an attempt's outcome, decided by the worker (``core/retry.py``); given a
         ``result``, store the result meta in the same call. Repeating it is safe. A failed
-        attempt goes into the action's timeline with its error and ``traceback``."""
-        call = self.finish_call(
-            action_id,
-            token,
-            outcome,
-            delay_ms=delay_ms,
-            reason=reason,
-            error=error,
-            error_type=error_type,
-            traceback=traceback,
-            result=result,
-        )
-        reply = self._run("finish", *call)
+        attempt goes into the action's timeline with its error and traceback."""
+        reply = self._run("finish", *self.finish_call(action_id, token, attempt))
         status = None if reply[0] == "stale" else ActionStatus(reply[0])
         due = int(reply[3]) if reply[3] else None
         return Finished(status, Dispatch.parse(reply[1], reply[2]), due, bool(reply[4]))
 
     def finish_call(
-        self,
-        action_id: str,
-        token: str,
-        outcome: Outcome,
-        *,
-        delay_ms: int = 0,
-        reason: str = "",
-        error: str = "",
-        error_type: str = "",
-        traceback: str = "",
-        result: ResultPayload | None = None,
+        self, action_id: str, token: str, attempt: AttemptOutcome
     ) -> tuple[list[str], list[Any]]:
         """``finish.lua``'s KEYS and ARGV (after the prefix)."""
         args = [
             action_id,
             token,
-            outcome.value,
-            delay_ms,
-            reason,
-            error,
-            error_type,
-            self.retention_ms(outcome is Outcome.COMPLETE),
+            attempt.outcome.value,
+            attempt.delay_ms,
+            attempt.reason,
+            attempt.error,
+            attempt.error_type,
+            self.retention_ms(attempt.outcome is Outcome.COMPLETE),
             self._outbox_ms,
             self._dispatch_ms,
             self._horizon_ms,
-            *(result or ("", "", 0, "")),
+            *(attempt.result or ("", "", 0, "")),
             nonce(),
-            traceback[-TRACEBACK_LIMIT:],
+            attempt.traceback[-TRACEBACK_LIMIT:],
         ]
         return [*self.keys.gate, self.keys.wake], args
 
