@@ -111,12 +111,6 @@ class Dispatcher:
         self.publish(cancelled.dispatch)
         return cancelled.outcome
 
-    def rerun(self, action_id: str) -> str:
-        """Run a failed or cancelled job again: 'ok', or its status (or 'missing')."""
-        outcome, dispatch = self.store.rerun(action_id)
-        self.publish(dispatch)
-        return outcome
-
     def finish(self, action_id: str, token: str, attempt: AttemptOutcome) -> Finished:
         """Record an attempt's outcome; the freed slot admits the next at once."""
         finished = self.store.finish(action_id, token, attempt)

@@ -21,6 +21,7 @@ from ..celery import calls
 from ..celery.runtime import Runtime
 from ..core.protocol import ActionStatus, Field
 from ..redis.views import JobRow, find_jobs
+from ..web.operate import retry_now
 from .common import runtime_of
 
 CANCELLABLE = (
@@ -142,9 +143,10 @@ def retry(ctx: click.Context, action_id: str) -> None:
         raise click.ClickException(
             f"action {action_id!r} expired at {expires.isoformat()}: enqueue it anew"
         )
-    runtime.app.backend.forget(action_id)  # its old outcome must not answer result()
-    outcome = runtime.dispatcher.rerun(action_id)
-    if outcome != "ok":
-        raise click.ClickException(f"action {action_id!r} is {outcome}: not run again")
+    if not retry_now(runtime, [action_id]):  # finished meanwhile, or gone
+        now = runtime.store.record(action_id) or {}
+        raise click.ClickException(
+            f"action {action_id!r} is {now.get(Field.STATUS, 'missing')}: not run again"
+        )
     now = runtime.store.record(action_id) or {}
     click.echo(f"action {action_id!r} runs again (status {now.get(Field.STATUS, '?')})")

@@ -31,7 +31,6 @@ SCRIPT_NAMES = (
     "taken",
     "lost",
     "abandon",
-    "rerun",
     "trim",
     "retry_now",
     "queue_admin",

@@ -213,16 +213,6 @@ class Store:
             [str(i) for i in reply[4]],
         )
 
-    def rerun(self, action_id: str) -> tuple[str, Dispatch]:
-        """Run a failed or cancelled job again; ('ok', its dispatch) or why not
-        ('refused' with its status, 'missing')."""
-        reply = self._run(
-            "rerun", self.keys.gate, [action_id, self._outbox_ms, self._dispatch_ms, nonce()]
-        )
-        if reply[0] == "ok":
-            return "ok", Dispatch.parse(reply[1], reply[2])
-        return str(reply[0]) if reply[0] == "missing" else str(reply[1]), Dispatch()
-
     def retry_now(self, action_ids: Sequence[str]) -> list[Retried]:
         """An operator's "retry now" of each action (one pipelined round trip): a scheduled
         or retrying one is made ready at once; a failed or cancelled one runs again."""

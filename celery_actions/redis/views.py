@@ -3,11 +3,14 @@ actions found by queue, action name or status."""
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from ..core.protocol import ActionStatus
+from .listing import ActionFilter, ActionIndex
 from .store import Store
 
 
@@ -102,9 +105,6 @@ class JobRow:
     """When it starts (``startAt``) or retries next, if it waits for that."""
 
 
-SCAN_COUNT = 1000
-
-
 def find_jobs(
     store: Store,
     *,
@@ -112,39 +112,28 @@ def find_jobs(
     action: str | None = None,
     statuses: Collection[str] = (),
 ) -> Iterator[JobRow]:
-    """Every action matching the filters (all given must match), by a SCAN over the job
-    records: seconds for a million records, fine for the shell."""
+    """Every action matching the filters (all given must match), newest first, read from
+    the status indexes the state-change scripts keep (no SCAN of the records)."""
+    wanted = ActionFilter(tuple(ActionStatus(s) for s in statuses), action or "", queue or "")
     client = store.client
-    prefix = store.keys.job("")
     fields = ("action", "status", "queue", "reason", "start_at", "next_attempt_at")
-    for keys in _batches(client.scan_iter(match=store.keys.job_pattern, count=SCAN_COUNT)):
+    for ids in ActionIndex(store).ids(wanted, sys.maxsize):
         pipe = client.pipeline(transaction=False)
-        for key in keys:
-            pipe.hmget(key, *fields)
-        for key, (name, status, group, reason, start_at, next_at) in zip(
-            keys, pipe.execute(), strict=True
+        for action_id in ids:
+            pipe.hmget(store.keys.job(action_id), *fields)
+        for action_id, (name, status, group, reason, start_at, next_at) in zip(
+            ids, pipe.execute(), strict=True
         ):
             if status is None or (statuses and status not in statuses):
-                continue
+                continue  # expired, or moved on since the index was read
             if (queue is not None and group != queue) or (action is not None and name != action):
                 continue
             due = next_at if status == "retrying" else start_at if status == "scheduled" else None
             yield JobRow(
-                id=key[len(prefix) :],
+                id=action_id,
                 action=name or "?",
                 status=status,
                 queue=group or None,
                 reason=reason or "",
                 due_at=None if not due else datetime.fromtimestamp(int(due) / 1000, UTC),
             )
-
-
-def _batches(keys: Iterable[str]) -> Iterator[list[str]]:
-    batch: list[str] = []
-    for key in keys:
-        batch.append(key)
-        if len(batch) >= SCAN_COUNT:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

@@ -34,7 +34,7 @@ def operate(runtime: Runtime, form: Mapping[str, str]) -> tuple[str, str]:
         action_id = form.get("id", "")
         if runtime.store.record(action_id) is None:
             raise OperationRefused(f"no action {action_id!r}")
-        changed = (_cancel if op == "cancel" else _retry)(runtime, [action_id])
+        changed = (_cancel if op == "cancel" else retry_now)(runtime, [action_id])
         verb = "cancelled" if op == "cancel" else "retried"
         done = f"{action_id} {verb}" if changed else f"{action_id} left as it is ({op})"
         return done, f"action/?id={action_id}"
@@ -44,7 +44,7 @@ def operate(runtime: Runtime, form: Mapping[str, str]) -> tuple[str, str]:
         total = 0
         if target is not None:
             for ids in ActionIndex(runtime.store).ids(target, BULK_LIMIT):
-                total += (_cancel if kind == "cancel" else _retry)(runtime, ids)
+                total += (_cancel if kind == "cancel" else retry_now)(runtime, ids)
         verb = "cancelled" if kind == "cancel" else "retried"
         kept = "&".join(
             f"{k}={form[k]}" for k in ("status", "action", "queue", "window") if form.get(k)
@@ -82,9 +82,11 @@ def _cancel(runtime: Runtime, ids: list[str]) -> int:
     return sum(1 for o in outcomes if o in ("cancelled", "running"))
 
 
-def _retry(runtime: Runtime, ids: list[str]) -> int:
-    """Retry now; a failed or cancelled action's stored result is removed first (so that
-    ``result()`` waits for the new run)."""
+def retry_now(runtime: Runtime, ids: list[str]) -> int:
+    """Retry now (the dashboard's and ``celery actions retry``'s): a scheduled or retrying
+    action is made ready at once, a failed or cancelled one runs again with a fresh retry
+    budget, its stored result removed first (so that ``result()`` waits for the new run).
+    Returns how many changed."""
     client, keys = runtime.store.client, runtime.store.keys
     pipe = client.pipeline(transaction=False)
     for action_id in ids:

@@ -21,7 +21,7 @@ if status == 'failed' or status == 'cancelled' then
   redis.call('PERSIST', jk)
   redis.call('PERSIST', timeline_key(P, id))
   redis.call('HDEL', jk, 'failures', 'lost', 'first_started_at', 'finished_at', 'error',
-    'error_type', 'cancel_requested', 'done')
+    'error_type', 'cancel_requested', 'done', 'next_attempt_at')
   redis.call('HSETNX', jk, 'priority', 'default') -- (left out of the finished record)
   index_status(P, id, 'scheduled', c.now)
   redis.call('HSET', jk, 'status', 'scheduled', 'reason', 'retried by an operator')
