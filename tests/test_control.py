@@ -178,19 +178,28 @@ def test_the_cancel_command_counts_first_then_cancels(tapp, keys, r, uid, redis_
     assert "cancelled 1" in one.stdout and other.status() is ActionStatus.CANCELLED
 
 
-def test_the_retry_command_runs_a_failed_action_again(tapp, module_worker, r, uid, redis_url):
+def test_the_retry_command_runs_a_failed_action_again(tapp, module_worker, r, keys, uid, redis_url):
     # Given an action that failed for good (no retries, its first attempt fails)
     key = f"again-{uid}"
     h = tapp.actions.enqueue(tapp.fail_times, {"key": key, "times": 1}, retries=0)
     with pytest.raises(ValueError, match="attempt 1 fails"):
         h.result(timeout=20)
     # When an operator runs it again
+    failed = celery("actions", "list", "--status", "failed", "--json", redis_url=redis_url)
+    assert h.id in failed.stdout
     done = celery("actions", "retry", h.id, redis_url=redis_url)
     assert done.returncode == 0 and "runs again" in done.stdout, done.stderr
     # Then it runs once more and its new outcome is its result
     assert h.result(timeout=20) == 2
     info = h.info()
     assert (info.status, info.attempts, info.failures) == (ActionStatus.COMPLETE, 2, 0)
+    # and the indexes moved with it: listed as complete, no longer as failed
+    failed = celery("actions", "list", "--status", "failed", "--json", redis_url=redis_url)
+    assert h.id not in failed.stdout
+    complete = celery("actions", "list", "--status", "complete", "--json", redis_url=redis_url)
+    assert h.id in complete.stdout
+    assert h.id in r.zrange(keys.status_index("complete"), 0, -1)
+    assert h.id not in r.zrange(keys.status_index("failed"), 0, -1)
     refused = celery("actions", "retry", h.id, redis_url=redis_url)
     assert refused.returncode != 0 and "only a failed or cancelled" in refused.stderr
 
