@@ -163,6 +163,12 @@ def double(x: int) -> int:
     return 2 * x
 
 
+@actions.action(retries=0, priority="low")
+def patient(x: int) -> int:
+    """Declared low priority: a foreign message that gives none keeps it."""
+    return x
+
+
 @actions.action(retries=0)
 def total(values: list[int], key: str = "") -> int:
     """An action chord callback: sums the header's results."""

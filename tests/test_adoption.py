@@ -78,7 +78,7 @@ def test_a_foreign_message_keeps_its_priority_headers_and_link(
     # Given a foreign message with a priority, a header and a link
     key = f"linked-{uid}"
     sent = foreign.send_task(
-        "tests.app.double", args=(4,), priority=0, headers={"tenant": "t-9"},
+        "tests.app.double", args=(4,), priority=1, headers={"tenant": "t-9"},
         link=foreign.signature("tests.app.plain_record", kwargs={"key": key}),
     )  # fmt: skip
     # Then the adopted action carries them: its link gets its result
@@ -88,3 +88,14 @@ def test_a_foreign_message_keeps_its_priority_headers_and_link(
     record = r.hgetall(keys.job(sent.id))
     assert record["priority"] == "high"
     assert '"tenant": "t-9"' in record["celery"]
+
+
+def test_a_foreign_message_with_no_priority_keeps_the_declared_one(
+    tapp, foreign, module_worker, keys, r
+):
+    # Given an action declared low, sent by a plain app that gives no priority (kombu's
+    # Redis transport files such a message as priority 0, its top list)
+    sent = foreign.send_task("tests.app.patient", args=(3,))
+    # Then the adopted action has its declared priority, not high
+    assert sent.get(timeout=20) == 3
+    assert r.hget(keys.job(sent.id), "priority") == "low"

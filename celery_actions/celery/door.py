@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from celery.exceptions import Ignore
 
 from ..core.options import parse_options
-from ..core.priority import priority_of_number
+from ..core.priority import REDIS_TRANSPORTS, priority_of_number
 from ..core.protocol import EnqueueOutcome
 from ..errors import DuplicateActionId, InvalidParams
 from . import calls
@@ -47,8 +47,12 @@ def adopt(task: ActionTask, request: Any, args: Any, kwargs: Any) -> NoReturn:
     options: dict[str, Any] = {"id": job_id, "on_duplicate_id": "ignore"}
     delivery = request.delivery_info or {}
     number = delivery.get("priority")
-    if isinstance(number, int) and not isinstance(number, bool) and number >= 0:
-        options["priority"] = priority_of_number(number, broker_transport(task.app)).value
+    transport = broker_transport(task.app)
+    # kombu's Redis transport gives a message sent with no priority 0, its top list: there,
+    # 0 means "none given" and the action's declared priority applies
+    given = number != 0 or transport not in REDIS_TRANSPORTS
+    if isinstance(number, int) and not isinstance(number, bool) and number >= 0 and given:
+        options["priority"] = priority_of_number(number, transport).value
     routing_key = delivery.get("routing_key")
     if routing_key and routing_key in task.app.amqp.queues:
         options["celery_queue"] = routing_key
