@@ -204,6 +204,26 @@ def test_the_retry_command_runs_a_failed_action_again(tapp, module_worker, r, ke
     assert refused.returncode != 0 and "only a failed or cancelled" in refused.stderr
 
 
+def test_cancel_filters_by_status_and_action_together(tapp, r, uid, redis_url):
+    # Given one queue holding a waiting action and two scheduled ones
+    queue = {"name": f"cs-{uid}", "maxConcurrency": 1}
+    now = tapp.actions.enqueue(tapp.add, {"a": 1}, queue=queue)
+    later = [tapp.actions.enqueue(tapp.add, {"a": i}, queue=queue, start_at=_in(3600))
+             for i in range(2)]  # fmt: skip
+    # When the operator cancels only the scheduled ones of that action and queue
+    done = celery("actions", "cancel", "--queue", queue["name"], "--action", "tests.app.add",
+                  "--status", "scheduled", "--yes", redis_url=redis_url)  # fmt: skip
+    # Then those two are cancelled and the waiting one is left
+    assert done.returncode == 0, done.stderr
+    assert "2 action(s) to cancel: 2 scheduled" in done.stdout
+    assert all(h.status() is ActionStatus.CANCELLED for h in later)
+    assert now.status() is ActionStatus.WAITING
+    # And a status that cannot be cancelled is refused by name
+    bad = celery("actions", "cancel", "--status", "complete", "--yes", redis_url=redis_url)
+    assert bad.returncode != 0 and "'complete' is not one of" in bad.stderr
+    now.cancel()
+
+
 def _in(seconds: float) -> str:
     from datetime import UTC, datetime, timedelta
 

@@ -31,6 +31,7 @@ CANCELLABLE = (
     ActionStatus.RUNNING,
 )
 _STATUS = click.Choice([s.value for s in ActionStatus])
+_CANCELLABLE = click.Choice([s.value for s in CANCELLABLE])
 
 
 def _select(
@@ -87,7 +88,7 @@ def listing(
 @click.argument("action_id", required=False)
 @click.option("--queue", help="Every action of this queue (concurrency group).")
 @click.option("--action", help="Every action of this task name.")
-@click.option("--status", "statuses", multiple=True, type=click.Choice(CANCELLABLE),
+@click.option("--status", "statuses", multiple=True, type=_CANCELLABLE,
               help="Only these statuses (default: all that can be cancelled).")  # fmt: skip
 @click.option("--terminate", is_flag=True, help="Also stop running ones (Celery's revoke).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
