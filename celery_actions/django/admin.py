@@ -138,7 +138,8 @@ def run_on_selected(task: Any) -> AdminAction:
 
 
 class ModelActionsAdmin(admin.ModelAdmin):
-    """Adds "Run <action> on selected" for each model action of the admin's model."""
+    """Adds "Run <action> on selected" for each model action of the admin's model, for
+    users who may change its records (an action changes data: view is not enough)."""
 
     def get_actions(self, request: HttpRequest, action_location: Any = None) -> dict[str, Any]:
         # Django 6.1 passes where the actions show (``action_location``); before, nothing.
@@ -148,6 +149,8 @@ class ModelActionsAdmin(admin.ModelAdmin):
             found = super().get_actions(request, action_location=action_location)
             if getattr(action_location, "name", "CHANGE_LIST") != "CHANGE_LIST":
                 return found
+        if not self.has_change_permission(request):
+            return found
         for task in model_actions_of(get_actions(), self.model):
             if not takes_only_the_record(task):
                 continue

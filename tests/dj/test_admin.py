@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from celery_actions.redis.listing import ActionFilter, ActionIndex
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -54,3 +56,28 @@ def test_run_a_model_action_on_selected_records(actions: Any, staff: Client, ord
     ship = "tests.djproject.shop.actions.ship"
     assert actions.handle(ship, f"{base}-0").info().params == {"id": order.pk, "carrier": "ups"}
     assert actions.handle(ship, f"{base}-1").info().params["id"] == second.pk
+
+
+def test_a_viewer_without_change_permission_cannot_run_model_actions(
+    actions: Any, django_user_model: Any, order: Any
+) -> None:
+    from django.contrib.auth.models import Permission
+
+    # Given staff who may only view orders
+    user = django_user_model.objects.create_user("viewer", "v@example.com", "pw", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_order"))
+    viewer = Client()
+    viewer.force_login(user)
+    page = viewer.get("/admin/shop/order/")
+    assert page.status_code == 200 and "Run ship on selected" not in page.content.decode()
+    # When they post the action anyway, then nothing is enqueued
+    ship = "tests.djproject.shop.actions.ship"
+    index = ActionIndex(actions.runtime.store)
+    before = index.count(ActionFilter(action=ship)).value
+    response = viewer.post(
+        "/admin/shop/order/",
+        {"action": "run_tests_djproject_shop_actions_ship", "_selected_action": [order.pk]},
+        follow=True,
+    )
+    assert "Enqueued" not in response.content.decode()
+    assert index.count(ActionFilter(action=ship)).value == before
