@@ -50,6 +50,8 @@ def test_none_values_count_as_not_given():
      ({"compression": "zlib"}, "compression"), ({"priority": -1}, "priority"),
      ({"priority": True}, "priority"), ({"expires": "soon"}, "expires"),
      ({"expires": datetime(2030, 1, 1)}, "expires"), ({"link": "not a signature"}, "link"),
+     ({"expires": "9999-12-31T23:59:59-05:00"}, "expires"),
+     ({"expires": "0001-01-01T00:00:00+14:00"}, "expires"), ({"expires": 10**30}, "expires"),
      ({"headers": {"task": "x"}}, "headers.task"), ({"countdown": "5"}, "countdown"),
      ({"group_index": "1"}, "group_index"), ({"time_limit": -1}, "time_limit")],
 )  # fmt: skip

@@ -215,7 +215,12 @@ def _expires(value: Any, now: datetime) -> datetime:
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise InvalidOptions("'expires' needs a timezone offset", field="expires")
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:  # 9999-12-31T23:59:59-05:00 is past datetime's end in UTC
+            raise InvalidOptions(
+                f"'expires' is out of range: {value.isoformat()}", field="expires"
+            ) from None
     return now + timedelta(seconds=_seconds(value, "expires", negative=True))
 
 
