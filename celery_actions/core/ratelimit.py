@@ -37,8 +37,14 @@ class RateLimit:
         return self.per_second * self.burst
 
     @classmethod
-    def parse(cls, text: object, burst: float, environment: Environment) -> RateLimit | None:
-        """Parse the setting; None when there is no limit."""
+    def parse(
+        cls,
+        text: object,
+        burst: float,
+        environment: Environment,
+        setting: str = "actions_enqueue_rate_limit",
+    ) -> RateLimit | None:
+        """Parse the setting (named ``setting`` in errors); None when there is no limit."""
         if text is None or text == "":
             return None
         if burst < 1:
@@ -51,12 +57,12 @@ class RateLimit:
             match = re.fullmatch(r"\s*([0-9.]+)\s*(?:/\s*([a-z]+))?\s*", str(text).lower())
             if match is None or (match.group(2) or "s") not in _UNITS:
                 raise ConfigurationError(
-                    f"actions_enqueue_rate_limit {text!r}: expected '200/s', '12000/m', "
+                    f"{setting} {text!r}: expected '200/s', '12000/m', "
                     "'720000/h', a number per second, or 'gadget'"
                 )
             per_second = float(match.group(1)) / _UNITS[match.group(2) or "s"]
         if per_second <= 0:
-            raise ConfigurationError("actions_enqueue_rate_limit must be > 0")
+            raise ConfigurationError(f"{setting} must be > 0")
         return cls(per_second, burst)
 
     def args(self, n: int) -> list[object]:

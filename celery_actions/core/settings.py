@@ -113,24 +113,34 @@ class Settings:
                 "celery-actions coordinates through Redis: set actions_redis_url "
                 "(the broker is not Redis, so it cannot be used)"
             )
-        try:
-            settings = cls(
-                environment=environment,  # type: ignore[arg-type]
-                redis_url=str(redis_url),
-                key_prefix=str(get("key_prefix")),
-                lease_timeout_s=float(get("lease_timeout")),
-                pump_interval_s=float(get("pump_interval")),
-                retention_completed_s=float(get("retention") or get("retention_completed")),
-                retention_failed_s=float(get("retention") or get("retention_failed")),
-                dispatch_timeout_s=float(get("dispatch_timeout")),
-                outbox_timeout_s=float(get("outbox_timeout")),
-                max_worker_lost=int(get("max_worker_lost")),
-                enqueue_rate_limit=get("enqueue_rate_limit"),
-                enqueue_burst=float(get("enqueue_burst")),
-                max_params_bytes=int(get("max_params_bytes")),
-            )
-        except (TypeError, ValueError) as exc:
-            raise ConfigurationError(f"an actions_* setting is not a number: {exc}") from None
+
+        def number(name: str, kind: type[float] | type[int] = float) -> Any:
+            value = get(name)
+            try:
+                return kind(value)
+            except (TypeError, ValueError, OverflowError):
+                raise ConfigurationError(
+                    f"actions_{name} must be a number, got {value!r}"
+                ) from None
+
+        retention = get("retention")
+        if retention:
+            retention = number("retention")
+        settings = cls(
+            environment=environment,  # type: ignore[arg-type]
+            redis_url=str(redis_url),
+            key_prefix=str(get("key_prefix")),
+            lease_timeout_s=number("lease_timeout"),
+            pump_interval_s=number("pump_interval"),
+            retention_completed_s=retention or number("retention_completed"),
+            retention_failed_s=retention or number("retention_failed"),
+            dispatch_timeout_s=number("dispatch_timeout"),
+            outbox_timeout_s=number("outbox_timeout"),
+            max_worker_lost=number("max_worker_lost", int),
+            enqueue_rate_limit=get("enqueue_rate_limit"),
+            enqueue_burst=number("enqueue_burst"),
+            max_params_bytes=number("max_params_bytes", int),
+        )
         for name in (
             "lease_timeout_s",
             "pump_interval_s",

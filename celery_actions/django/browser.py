@@ -119,7 +119,9 @@ def _take(identity: str, n: int) -> JsonResponse | None:
     if spec in (None, "", 0):
         return None
     settings = actions.settings
-    rate = RateLimit.parse(spec, settings.enqueue_burst, settings.environment)
+    rate = RateLimit.parse(
+        spec, settings.enqueue_burst, settings.environment, "actions_browser_rate_limit"
+    )
     if rate is None:
         return None
     store = actions.runtime.store

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, register
+from django.core.checks import CheckMessage, Error, Warning, register
 
+from ..core.ratelimit import RateLimit
 from ..core.settings import Settings
 from ..errors import ConfigurationError
 from .conf import DjangoSettings, find_actions
@@ -52,6 +54,7 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
                     id="celery_actions.E002",
                 )
             )
+    errors.extend(_browser_settings(actions))
     database = conf.get("actions_database") or "default"
     if isinstance(database, str) and database not in settings.DATABASES:
         errors.append(
@@ -75,6 +78,50 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
             )
         )
     return errors
+
+
+def _browser_settings(actions: Any) -> list[CheckMessage]:
+    """CELERY_ACTIONS_BROWSER_RATE_LIMIT parses; CELERY_ACTIONS_BROWSER_ACTIONS is a list of
+    names or a dict of name to permission (or None), naming registered actions."""
+    conf = actions.app.conf
+    found: list[CheckMessage] = []
+    spec = conf.get("actions_browser_rate_limit", "5/s")
+    try:
+        core: Settings | None = Settings.from_conf(conf)
+    except ConfigurationError:
+        core = None  # reported with the other core settings
+    if core is not None and spec not in (None, "", 0):
+        try:
+            setting = "actions_browser_rate_limit"
+            RateLimit.parse(spec, core.enqueue_burst, core.environment, setting)
+        except ConfigurationError as exc:
+            hint = "For example '5/s' or '300/m'; None for no limit."
+            found.append(Error(_django_names(str(exc)), hint=hint, id="celery_actions.E006"))
+    listed = conf.get("actions_browser_actions") or {}
+    names: list[Any]
+    if isinstance(listed, Mapping):
+        names = list(listed)
+        bad = [p for p in listed.values() if p is not None and not isinstance(p, str)]
+    elif isinstance(listed, list | tuple | set | frozenset):
+        names, bad = list(listed), []
+    else:
+        names, bad = [], [listed]
+    if bad or not all(isinstance(n, str) for n in names):
+        found.append(Error(
+            f"CELERY_ACTIONS_BROWSER_ACTIONS must be a list of action names, or a dict of "
+            f"action name to a permission name or None; got {listed!r}",
+            id="celery_actions.E007",
+        ))  # fmt: skip
+        return found
+    unknown = sorted(n for n in names if n not in actions.registered)
+    if unknown:
+        found.append(Warning(
+            f"CELERY_ACTIONS_BROWSER_ACTIONS names no registered action: {', '.join(unknown)}",
+            hint="Use the task names (such as 'shop.actions.ship'); registered: "
+            + (", ".join(sorted(actions.registered)) or "none"),
+            id="celery_actions.W001",
+        ))  # fmt: skip
+    return found
 
 
 def _django_names(text: str) -> str:

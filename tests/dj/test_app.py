@@ -30,7 +30,10 @@ def test_manage_py_check_is_clean() -> None:
     ("setting", "value", "expected"),
     [
         ("actions_environment", "prod", "CELERY_ACTIONS_ENVIRONMENT must be"),
-        ("actions_lease_timeout", "soon", "not a number"),
+        ("actions_lease_timeout", "soon", "CELERY_ACTIONS_LEASE_TIMEOUT must be a number"),
+        ("actions_browser_rate_limit", "lots", "CELERY_ACTIONS_BROWSER_RATE_LIMIT 'lots'"),
+        ("actions_browser_actions", "ship", "CELERY_ACTIONS_BROWSER_ACTIONS must be a list"),
+        ("actions_browser_actions", {"ship": 5}, "CELERY_ACTIONS_BROWSER_ACTIONS must be"),
         ("actions_on_commit", "yes", "CELERY_ACTIONS_ON_COMMIT must be True or False"),
         ("actions_outbox_relay_after", 0, "CELERY_ACTIONS_OUTBOX_RELAY_AFTER must be"),
         ("actions_database", "other", "CELERY_ACTIONS_DATABASE is 'other'"),
@@ -50,6 +53,18 @@ def test_a_wrong_setting_is_a_check_error(actions: Any, setting: str, value: Any
     assert len(errors) == 1, errors
     assert expected in errors[0].msg
     assert errors[0].id.startswith("celery_actions.E")
+
+
+def test_an_unknown_browser_action_is_a_check_warning(actions: Any) -> None:
+    conf = actions.app.conf
+    saved = conf.get("actions_browser_actions")
+    conf["actions_browser_actions"] = ["tests.djproject.shop.actions.ship", "shop.typo"]
+    try:
+        found = check_configuration()
+    finally:
+        conf["actions_browser_actions"] = saved
+    assert [(m.id, "shop.typo" in m.msg) for m in found] == [("celery_actions.W001", True)]
+    assert "tests.djproject.shop.actions.ship" not in found[0].msg
 
 
 def test_django_settings_defaults() -> None:
