@@ -37,18 +37,19 @@ class EnqueueHold(Protocol):
 
     Each method gets the call as the facade got it and returns ``None`` to let it go ahead,
     or the handle(s) of an enqueue it took over. The Django app holds enqueues made inside
-    ``transaction.atomic()`` until the commit (``celery_actions/django/outbox.py``) and
+    ``transaction.atomic()`` until the commit (``celery_actions/django/outbox.py``): those
+    of ``enqueue``, ``enqueue_many``, ``.delay()``/``apply_async`` and canvas alike; and
     streams querysets given to ``enqueue_many``.
     """
 
-    def enqueue(
+    def submit(
         self,
         task: ActionTask,
         params: Mapping[str, Any] | None,
-        options: Mapping[str, Any] | None,
-        kwargs: dict[str, Any],
+        options: EnqueueOptions,
+        carried: Mapping[str, Any] | None,
     ) -> BackgroundActionHandle | None:
-        """Take over one ``enqueue``, or return None."""
+        """Take over one enqueue (``enqueue``, ``apply_async``, adoption), or return None."""
 
     def enqueue_many(
         self, task: ActionTask, items: Iterable[Any], options: dict[str, Any]
@@ -192,10 +193,6 @@ class Actions:
         nothing is recorded or published.
         """
         task = self._task(action)
-        if self.hold is not None:
-            held = self.hold.enqueue(task, params, options, kwargs)
-            if held is not None:
-                return held
         return self.submit(task, params, parse_options(options, **kwargs))[0]
 
     def submit(
@@ -209,7 +206,12 @@ class Actions:
     ) -> tuple[BackgroundActionHandle, EnqueueOutcome]:
         """Enqueue one action with validated options and what its messages carry besides
         params (a Celery call's canvas, headers, expires: ``celery/calls.py``); the handle
-        and what became of it. ``enqueue``, ``apply_async`` and adoption come here."""
+        and what became of it. ``enqueue``, ``apply_async`` and adoption come here (and go
+        to :attr:`hold` first)."""
+        if self.hold is not None:
+            held = self.hold.submit(task, params, options, carried)
+            if held is not None:
+                return held, EnqueueOutcome.HELD
         runtime = self.runtime
         settings = runtime.settings
         resolved = resolve(options, task.action_defaults, settings.environment)

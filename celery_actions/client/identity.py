@@ -22,8 +22,8 @@ def current_identity() -> str:
 
 @contextmanager
 def enqueued_by(identity: str) -> Iterator[None]:
-    """Record ``identity`` on every action enqueued inside the block (published at once:
-    an enqueue inside ``transaction.atomic()`` is not held for the commit)."""
+    """Record ``identity`` on every action enqueued inside the block (an enqueue held for
+    its transaction's commit keeps it: the outbox row carries it)."""
     if not identity:
         raise ValueError("an identity is a non-empty string such as 'u:42'")
     token = _IDENTITY.set(identity)

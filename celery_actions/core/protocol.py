@@ -145,6 +145,9 @@ class EnqueueOutcome(StrEnum):
     """It waits for its ``startAt``."""
     DUPLICATE = "duplicate"
     """Its id was taken; nothing was written for it."""
+    HELD = "held"
+    """Held until its transaction commits (the Django app's outbox): nothing is in Redis
+    yet."""
 
 
 class CancelMode(StrEnum):

@@ -17,6 +17,7 @@ the enqueuing process and the pumps publishes first, the action runs once.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 import logging
@@ -31,12 +32,14 @@ from typing import TYPE_CHECKING, Any
 from django.db import IntegrityError, close_old_connections, connections, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from kombu.utils.json import dumps as kombu_dumps
+from kombu.utils.json import loads as kombu_loads
 
 from ..client.bulk import BulkEnqueue, check_item, sized_dump
 from ..client.bulk_handles import BulkHandles
 from ..client.handles import BackgroundActionHandle
-from ..client.identity import current_identity
-from ..core.options import parse_options
+from ..client.identity import current_identity, enqueued_by
+from ..core.options import EnqueueOptions, parse_options
 from ..core.resolve import resolve
 from ..errors import DuplicateActionId, InvalidParams
 from .conf import DjangoSettings
@@ -68,10 +71,20 @@ class _Row:
     seq: int = 0
 
 
-def _options_json(parsed: Any) -> str:
+CARRIED, IDENTITY = "_celery", "_identity"
+"""Keys of an outbox row's options JSON beside the enqueue options: what a Celery call's
+messages carry (canvas, headers, expires; kombu JSON) and the browser identity."""
+
+
+def _options_json(parsed: Any, carried: Mapping[str, Any] | None = None) -> str:
     data = parsed.model_dump(mode="json", exclude_unset=True)
     data.pop("id", None)
     data.pop("on_duplicate_id", None)
+    if carried:
+        data[CARRIED] = kombu_dumps(dict(carried))  # type: ignore[no-untyped-call]
+    identity = current_identity()
+    if identity:
+        data[IDENTITY] = identity
     return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
 
@@ -84,23 +97,25 @@ class TransactionHold:
         self._sql: str | None = None
 
     def _in_transaction(self) -> bool:
-        if not self.settings.on_commit or _publishing.get() or current_identity():
-            return False  # (a browser enqueue is published at once: see client/identity.py)
+        if not self.settings.on_commit or _publishing.get():
+            return False
         return bool(connections[self.settings.database].in_atomic_block)
 
     # -- one ---------------------------------------------------------------------------
 
-    def enqueue(
+    def submit(
         self,
         task: ActionTask,
         params: Mapping[str, Any] | None,
-        options: Mapping[str, Any] | None,
-        kwargs: dict[str, Any],
+        options: EnqueueOptions,
+        carried: Mapping[str, Any] | None,
     ) -> BackgroundActionHandle | None:
-        """Inside a transaction: write the outbox row, publish on commit; else None."""
+        """Inside a transaction: write the outbox row, publish on commit; else None.
+        ``enqueue``, ``.delay()``/``apply_async`` (with what their messages carry) and
+        browser enqueues (with their identity) alike."""
         if not self._in_transaction():
             return None
-        parsed = parse_options(options, **kwargs)
+        parsed = options
         resolved = resolve(parsed, task.action_defaults, self.actions.settings.environment)
         params_json = sized_dump(task, self.actions.settings.max_params_bytes)(params)
         handle = BackgroundActionHandle(self.actions.runtime, task.name, "")
@@ -112,7 +127,7 @@ class TransactionHold:
                 if resolved.on_duplicate_id == "ignore":
                     return handle
                 raise DuplicateActionId(resolved.id)
-        row = _Row(handle.id, task.name, params_json, _options_json(parsed))
+        row = _Row(handle.id, task.name, params_json, _options_json(parsed, carried))
         try:
             self._write([row], given_ids=resolved.id is not None)
         except DuplicateActionId:
@@ -234,13 +249,11 @@ class TransactionHold:
             for (action, options_json), group in groupby(sorted(rows, key=_group), key=_group):
                 batch = list(group)
                 options = {**json.loads(options_json), "on_duplicate_id": "ignore"}
+                carried = options.pop(CARRIED, None)
+                identity = options.pop(IDENTITY, "")
                 try:
-                    if len(batch) == 1:
-                        row = batch[0]
-                        self.actions.enqueue(action, json.loads(row.params), options, id=row.id)
-                    else:
-                        items = [(json.loads(r.params), {"id": r.id}) for r in batch]
-                        self.actions.enqueue_many(action, items, options)
+                    with enqueued_by(identity) if identity else contextlib.nullcontext():
+                        self._publish(action, batch, options, carried)
                 except Exception:
                     logger.exception(
                         "celery-actions: could not publish %d committed %s action(s) (%s...); "
@@ -251,6 +264,22 @@ class TransactionHold:
         finally:
             _publishing.reset(token)
         return failed
+
+    def _publish(
+        self, action: str, batch: list[_Row], options: dict[str, Any], carried: str | None
+    ) -> None:
+        if carried is not None:  # a Celery call's: each with what its messages carry
+            task = self.actions.registered[action]
+            for row in batch:
+                parsed = parse_options({**options, "id": row.id})
+                extra = kombu_loads(carried)  # type: ignore[no-untyped-call]
+                self.actions.submit(task, json.loads(row.params), parsed, extra)
+        elif len(batch) == 1:
+            row = batch[0]
+            self.actions.enqueue(action, json.loads(row.params), options, id=row.id)
+        else:
+            items = [(json.loads(r.params), {"id": r.id}) for r in batch]
+            self.actions.enqueue_many(action, items, options)
 
     def publish_batch(self, base: str) -> None:
         """Publish the rows of one ``enqueue_many``, a chunk at a time."""

@@ -49,6 +49,46 @@ def test_enqueue_in_atomic_publishes_on_commit(actions: Any, order: Any, uid: st
     assert order.receipt_action == handle.id
 
 
+def test_delay_and_apply_async_in_atomic_publish_on_commit(actions: Any, r: Any, uid: str):
+    from tests.djproject.shop.actions import send_receipt
+
+    # Given Celery's own calls of an action inside a transaction
+    with transaction.atomic():
+        delayed = send_receipt.delay(7, f"{uid}-d")
+        applied = send_receipt.apply_async(
+            kwargs={"order_id": 8, "key": f"{uid}-a"}, headers={"tenant": "t-1"}, expires=600
+        )
+        # Then their ids are known at once, held in the outbox, and nothing is published
+        assert OutboxEntry.objects.filter(id__in=[delayed.id, applied.id]).count() == 2
+        for result in (delayed, applied):
+            with pytest.raises(ActionNotFound):
+                actions.handle(send_receipt, result.id).status()
+    # After the commit both are published, with what the message carries
+    assert actions.handle(send_receipt, delayed.id).info().params == {
+        "order_id": 7,
+        "key": f"{uid}-d",
+    }
+    record = r.hgetall(actions.runtime.store.keys.job(applied.id))
+    assert record["status"] in PUBLISHED and '"tenant": "t-1"' in record["celery"]
+    assert '"expires"' in record["celery"]
+    # And a rolled back delay never exists
+    with pytest.raises(RuntimeError), transaction.atomic():
+        dropped = send_receipt.delay(9, f"{uid}-x")
+        raise RuntimeError("rollback")
+    with pytest.raises(ActionNotFound):
+        actions.handle(send_receipt, dropped.id).status()
+
+
+def test_a_browser_identity_is_kept_through_the_outbox(actions: Any, r: Any, uid: str) -> None:
+    from celery_actions.client.identity import enqueued_by
+    from tests.djproject.shop.actions import send_receipt
+
+    with transaction.atomic(), enqueued_by("u:77"):
+        handle = actions.enqueue(send_receipt, {"order_id": 1, "key": uid})
+        assert OutboxEntry.objects.filter(id=handle.id).exists()
+    assert r.hget(actions.runtime.store.keys.job(handle.id), "identity") == "u:77"
+
+
 def test_a_rollback_publishes_nothing(actions: Any, order: Any, uid: str) -> None:
     from tests.djproject.shop.actions import send_receipt
 
