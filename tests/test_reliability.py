@@ -148,7 +148,28 @@ def test_forged_messages_are_dropped_never_run(tapp, keys, module_worker, r, uid
     assert r.lrange(key, 0, -1) == ["real"]
     # (its finished record keeps the token of its last dispatch first in "done")
     token = (r.hget(keys.job(job.id), "done") or "").split(" ")[0]
-    assert len(token) >= 17  # 64 random bits and a counter, in hex
+    assert len(token) == 20  # 80 bits, in hex
+
+
+def test_no_token_tells_another(tapp, keys, r, uid):
+    # Given jobs dispatched by one producer call (tokens made in Python), and jobs of a
+    # queue admitted by one Lua call when its limit is raised (tokens made in Lua), all
+    # routed to a Celery queue no worker consumes (so they keep their tokens)
+    idle = f"idle-{uid}"
+    bulk = tapp.actions.enqueue_many(tapp.add, [{"a": i} for i in range(4)], celery_queue=idle)
+    queue = f"tok-{uid}"
+    held = [tapp.actions.enqueue(tapp.add, {"a": i}, queue={"name": queue, "maxConcurrency": 1},
+                                 celery_queue=idle) for i in range(4)]  # fmt: skip
+    raised = {"name": queue, "maxConcurrency": 5}
+    last = tapp.actions.enqueue(tapp.add, {"a": 9}, queue=raised, celery_queue=idle)
+    handles = [*bulk, *held, last]
+    tokens = [r.hget(keys.job(h.id), "token") for h in handles]
+    # Then each is 80 bits and no two share even an 8-character prefix (a nonce and a
+    # counter would share all but the last characters)
+    assert all(t and len(t) == 20 for t in tokens), tokens
+    assert len({t[:8] for t in tokens}) == len(tokens), tokens
+    for h in handles:
+        h.cancel()
 
 
 def test_dead_workers_are_pruned(tapp, keys, start_worker, r):

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-import itertools
 import json
+import secrets
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +13,6 @@ from ..celery.template import Template
 from ..core.params import check_size
 from ..core.resolve import ResolvedOptions
 from ..redis.records import JobSpec, NewJob
-from ..redis.store import nonce
 from .identity import current_identity
 
 if TYPE_CHECKING:
@@ -33,9 +32,7 @@ class JobBuilder:
         "_dump",
         "_envelopes",
         "_max_bytes",
-        "_nonce",
         "_stamped",
-        "_tokens",
         "spec",
         "start_at_ms",
     )
@@ -73,8 +70,6 @@ class JobBuilder:
         self.start_at_ms = resolved.start_at_ms
         self._envelopes: JobEnvelopes | None = None
         self._stamped: Template | None = None  # a batch's stamped sent-event template
-        self._nonce = nonce()  # envelope tokens: a random nonce and a counter
-        self._tokens = itertools.count(1)
         if route is not None and envelopes is not None:
             eta = None if resolved.start_at is None else resolved.start_at.isoformat()
             lineage = lineage or envelopes.lineage()
@@ -84,7 +79,6 @@ class JobBuilder:
         """Take the time and a clock tick for the sent events of the batch built next."""
         if self._envelopes is not None:
             self._stamped = self._envelopes.stamped()
-            self._nonce = nonce()
 
     def build(self, job_id: str, params: Mapping[str, Any] | None) -> tuple[NewJob, str]:
         """Validate params; return the job and its sent event body ('' if none)."""
@@ -92,6 +86,6 @@ class JobBuilder:
         check_size(params_json, self._max_bytes, self.spec.action)
         if self._envelopes is None:
             return NewJob(job_id, self.spec, params_json, self.start_at_ms), ""
-        token = self._nonce + format(next(self._tokens), "x")
+        token = secrets.token_hex(10)  # 80 random bits: no job's token tells another's
         envelope, event = self._envelopes.build(job_id, params_json, token, self._stamped)
         return NewJob(job_id, self.spec, params_json, self.start_at_ms, envelope, token), event

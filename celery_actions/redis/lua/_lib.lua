@@ -154,10 +154,11 @@ local function retoken(env, token)
   return out
 end
 
--- A token nobody can guess or has seen: the caller's random nonce and a counter.
+-- A token nobody can guess or has seen: a hash of the caller's random nonce and a
+-- counter (Lua's own RNG is deterministic), so that one token tells nothing of another.
 local function new_token(c)
   c.dispatched = c.dispatched + 1
-  return c.nonce .. string.format('%x', c.dispatched)
+  return string.sub(redis.sha1hex(c.nonce .. ':' .. c.dispatched), 1, 20)
 end
 
 -- Give the job a new token, mark it waiting and lease it until dispatch_expiry (then the
