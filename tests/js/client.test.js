@@ -21,6 +21,7 @@ const TestRenderer = (await import("react-test-renderer")).default;
 // The API: each action advances waiting -> running -> its end, one step per long-poll.
 const actions = new Map();
 const seen = [];
+let hanging = 0;
 let server;
 let base;
 
@@ -56,6 +57,11 @@ before(async () => {
       };
       if (m[1]) return reply(res, 202, { action: m[2], actions: params.map(make) });
       return reply(res, 202, make(params, 0));
+    }
+    if (url.pathname === "/actions/api/actions/hang/result" && url.searchParams.get("wait")) {
+      hanging += 1; // a long-poll that never answers: only the client can end it
+      res.on("close", () => { hanging -= 1; });
+      return undefined;
     }
     if ((m = url.pathname.match(/^\/actions\/api\/actions\/([^/]+)(\/result|\/cancel)?$/))) {
       const a = actions.get(decodeURIComponent(m[1]));
@@ -118,6 +124,32 @@ test("enqueueMany gives a handle per item; errors carry the HTTP status", async 
   await assert.rejects(client.enqueue("busy", {}), (e) => e.httpStatus === 429 && e.type === "TooManyRequests");
   const noToken = new ActionsClient({ baseUrl: base, csrfToken: "" });
   await assert.rejects(noToken.enqueue("greet", {}), (e) => e.httpStatus === 403);
+});
+
+async function eventually(check) {
+  for (let i = 0; i < 200; i += 1) {
+    if (check()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.fail("condition never held");
+}
+
+test("an abort signal cuts result()'s long-poll in flight, and stopping subscribe does too", async () => {
+  const client = new ActionsClient({ baseUrl: base, csrfToken: "tok" });
+  const controller = new AbortController();
+  const waiting = client.handle("hang").result({ signal: controller.signal });
+  await eventually(() => hanging === 1);
+  controller.abort();
+  await assert.rejects(waiting, (e) => e instanceof ActionError && e.type === "AbortError");
+  await eventually(() => hanging === 0);
+  // subscribe: the first (plain) read answers, the long-poll after it hangs until stopped
+  actions.set("hang", { id: "hang", action: "greet", steps: ["waiting"], at: 0 });
+  const calls = [];
+  const stop = client.handle("hang").subscribe((s) => calls.push(s.status));
+  await eventually(() => hanging === 1);
+  stop();
+  await eventually(() => hanging === 0);
+  assert.deepEqual(calls, ["waiting"]);
 });
 
 function render(hook) {

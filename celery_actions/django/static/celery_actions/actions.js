@@ -36,7 +36,7 @@ export class ActionsClient {
     this.longPollSeconds = longPollSeconds;
   }
 
-  async request(method, path, body) {
+  async request(method, path, body, signal) {
     const headers = { Accept: "application/json" };
     if (method !== "GET") {
       headers["Content-Type"] = "application/json";
@@ -48,6 +48,7 @@ export class ActionsClient {
       headers,
       credentials: "same-origin",
       body: body === undefined ? undefined : JSON.stringify(body),
+      signal,
     });
     const data = await response.json().catch(() => ({}));
     if (!response.ok) {
@@ -106,9 +107,16 @@ export class ActionHandle {
 
   /** Wait for the outcome (long-polling): the return value, or rejects with ActionError. */
   async result({ signal } = {}) {
+    const aborted = () => new ActionError("aborted", { type: "AbortError", status: "aborted", id: this.id });
     for (;;) {
-      if (signal?.aborted) throw new ActionError("aborted", { type: "AbortError", status: "aborted", id: this.id });
-      const found = await this.client.request("GET", this.path(`/result?wait=${this.client.longPollSeconds}`));
+      if (signal?.aborted) throw aborted();
+      let found;
+      try {
+        found = await this.client.request("GET", this.path(`/result?wait=${this.client.longPollSeconds}`), undefined, signal);
+      } catch (error) {
+        if (signal?.aborted) throw aborted(); // the long-poll in flight was cut
+        throw error;
+      }
       this.last = found;
       if (found.finished) return outcome(found);
     }
@@ -123,7 +131,7 @@ export class ActionHandle {
       let seen = null;
       while (!stopped) {
         const wait = seen === null ? "" : `?wait=${this.client.longPollSeconds}&since=${encodeURIComponent(seen)}`;
-        const found = await this.client.request("GET", this.path(`/result${wait}`));
+        const found = await this.client.request("GET", this.path(`/result${wait}`), undefined, controller.signal);
         if (stopped) return;
         if (found.status !== seen || found.finished) {
           seen = found.status;
