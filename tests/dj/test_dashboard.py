@@ -16,12 +16,12 @@ from celery_actions.testing import wait_for
 XSS = '<script>alert("x")</script>'
 
 
-def staff(operate: bool = False) -> Client:
+def staff(operate: bool = False, enforce_csrf_checks: bool = False) -> Client:
     u = User.objects.create_user(uuid.uuid4().hex[:8], password="pw", is_staff=True)
     u.user_permissions.add(Permission.objects.get(codename="view_actionrecord"))
     if operate:
         u.user_permissions.add(Permission.objects.get(codename="operate_actionrecord"))
-    client = Client()
+    client = Client(enforce_csrf_checks=enforce_csrf_checks)
     client.force_login(u)
     return client
 
@@ -122,6 +122,25 @@ def test_an_operator_cancels_retries_and_confirms_bulk_operations(operator, acti
     )
     assert done.status_code == 302
     assert later[2].status() is ActionStatus.CANCELLED
+
+
+def test_an_operators_post_without_the_csrf_token_is_refused(transactional_db, actions):
+    from tests.djproject.shop.actions import greet
+
+    # Given an operator whose browser enforces CSRF, and an action that could be cancelled
+    client = staff(operate=True, enforce_csrf_checks=True)
+    later = actions.enqueue(greet, {"name": "x"}, start_at="2099-01-01T00:00:00Z")
+    # When a cross-site form posts the operation with no token
+    forged = client.post("/actions/operate/", {"op": "cancel", "id": later.id})
+    # Then it is refused and nothing changed
+    assert forged.status_code == 403
+    assert later.status() is ActionStatus.SCHEDULED
+    # And with the page's own token the same post goes through
+    page = client.get(f"/actions/action/?id={later.id}").content.decode()
+    token = page.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
+    done = client.post("/actions/operate/", {"op": "cancel", "id": later.id,
+                                             "csrfmiddlewaretoken": token})  # fmt: skip
+    assert done.status_code == 302 and later.status() is ActionStatus.CANCELLED
 
 
 def test_an_operator_pauses_and_limits_a_queue(operator, actions, dj_worker):
