@@ -113,7 +113,15 @@ def test_priority_queue_name_and_our_options() -> None:
     assert raw["cq"] == "emails"
     once = add.using(id="add-once", on_duplicate_id="ignore")
     assert once.enqueue(1).id == once.enqueue(2).id == "add-once"
-    assert record(add.using(retries=9).enqueue(1)).id
+
+    def retry(result: Any) -> dict[str, Any]:
+        return json.loads(actions.runtime.store.record(result.id)["options"])["retry"]
+
+    assert retry(add.using(retries=9).enqueue(1))["n"] == 9
+    assert retry(add.enqueue(1))["n"] != 9
+    policy = retry(add.using(retries={"retryCount": 2, "initialInterval": 250}).enqueue(1))
+    assert (policy["n"], policy["i"]) == (2, 250)
+    assert retry(add.using(retry_for=60_000).enqueue(1))["d"] == 60_000  # ms, as Gadget
 
 
 def test_bad_options_and_unknown_ids() -> None:
