@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 import redis
 
 from ..errors import WorkerLost
+from ..redis.outages import TRANSIENT, Outage
 from .probe import BrokerProbe
 from .revocation import context_of
 from .runtime import Runtime
@@ -72,6 +73,7 @@ class Pump(threading.Thread):
         settings = self.runtime.settings
         renew_every = settings.lease_timeout_s / 3
         next_renew = 0.0
+        outage = Outage()
         while not self.stopping.is_set():
             try:
                 held = self._track()
@@ -86,9 +88,12 @@ class Pump(threading.Thread):
                     self.stopping.wait(DRAIN_POLL_S)
                     continue
                 wait = self.pump_once()
+                outage.over()
                 wait = min(wait, max(0.0, next_renew - time.monotonic()))
                 if wait > 0:
                     self.sleep(wait)
+            except TRANSIENT as exc:
+                self.stopping.wait(outage.failed(exc))
             except Exception:
                 logger.exception("celery-actions pump pass failed; retrying")
                 self.stopping.wait(1.0)

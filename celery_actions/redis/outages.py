@@ -54,3 +54,30 @@ def retrying(call: Callable[[], T], what: str, give_up_after_s: float) -> T:
         if failures:
             logger.warning("celery-actions: Redis is back; %s after %d retries", what, failures)
         return result
+
+
+class Outage:
+    """A loop's view of a Redis outage: one log line when it starts and one when it ends
+    (not one per failed pass), and how long to wait before the next try (100 ms doubling
+    up to 1 s, so a short blip costs little and a long outage little CPU)."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+        self.started = 0.0
+
+    def failed(self, exc: BaseException) -> float:
+        """Count a failed pass; returns the wait before the next."""
+        if not self.failures:
+            self.started = time.monotonic()
+            logger.warning("celery-actions: Redis unavailable (%s); the pump keeps trying", exc)
+        self.failures += 1
+        return min(0.1 * 2.0 ** min(self.failures - 1, 4), 1.0)
+
+    def over(self) -> None:
+        """A pass went through: log the end of an outage, if there was one."""
+        if self.failures:
+            logger.warning(
+                "celery-actions: Redis is back after %.1fs; the pump goes on",
+                time.monotonic() - self.started,
+            )
+            self.failures = 0
