@@ -125,12 +125,22 @@ def _slots_left(r: redis.Redis, keys: Keys, jobs) -> int:  # type: ignore[no-unt
     return held + int(r.zcard(keys.leases))
 
 
+KEPT_WITH_RECORDS = ("job:", "ix:", "stats:")
+"""Key families that outlive a run by design: the records, the dashboard's indexes of them
+(trimmed as records expire) and its per-minute counters (they expire on their own)."""
+
+
 def _keys_left(r: redis.Redis, keys: Keys) -> list[str]:
-    """Keys under the prefix besides job records and the (empty or small) global ones."""
+    """Keys under the prefix besides job records, what is kept with them (a timeline only
+    while its record exists) and the (empty or small) global ones."""
     expected = {f"{keys.prefix}{name}" for name in GLOBAL_KEYS}
+    kept = tuple(f"{keys.prefix}{family}" for family in KEPT_WITH_RECORDS)
+    timeline = keys.timeline("")
     left = []
     for key in r.scan_iter(f"{keys.prefix}*", count=10_000):
-        if key.startswith(f"{keys.prefix}job:") or key in expected:
+        if key.startswith(kept) or key in expected:
+            continue
+        if key.startswith(timeline) and r.exists(keys.job(key[len(timeline) :])):
             continue
         left.append(key)
     for name in ("scheduled", "leases"):
