@@ -145,16 +145,24 @@ def _enqueue(request: HttpRequest, action: str, many: bool) -> JsonResponse:
     permission = BrowserActions(actions).permission(task)
     if permission and not request.user.has_perm(permission):
         return error(403, f"enqueueing {action} needs the permission {permission}")
-    identity = identity_of(request, create=True)
-    if not identity:
-        return error(403, "a session or a login is needed (SessionMiddleware)")
     try:
         body = _body(request)
-        options = _options(body.get("options"), identity)
         params = body.get("params")
         if many and (not isinstance(params, list) or not 1 <= len(params) <= MAX_ITEMS):
             raise InvalidParams(f"params is a list of 1 to {MAX_ITEMS} objects", field="params")
-        limited = _take(identity, len(params) if many else 1)  # type: ignore[arg-type]
+        n = len(params) if many else 1  # type: ignore[arg-type]
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            # a visitor without a cookie gets a new session (a new bucket) on each call: its
+            # address has a bucket too, taken before any session is made
+            limited = _take("a:" + str(request.META.get("REMOTE_ADDR", "")), n)
+            if limited is not None:
+                return limited
+        identity = identity_of(request, create=True)
+        if not identity:
+            return error(403, "a session or a login is needed (SessionMiddleware)")
+        options = _options(body.get("options"), identity)
+        limited = _take(identity, n)
         if limited is not None:
             return limited
         with enqueued_by(identity):

@@ -196,6 +196,27 @@ def test_enqueue_many_and_the_identity_rate_limit(transactional_db, dj_worker, s
                 ).status_code == 202  # fmt: skip
 
 
+def test_cookieless_visitors_share_their_address_bucket(transactional_db):
+    from django.contrib.sessions.models import Session
+
+    # Given anonymous callers that send no cookie (each call would get a new session), from
+    # one address of their own
+    address = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.7"
+    body = {"params": [{"name": "x"}] * 100}
+    first = post(Client(REMOTE_ADDR=address), f"{API}/enqueue-many/greet", body)
+    sessions = Session.objects.count()
+    # When a second such caller goes past the address's bucket (50/s, burst 3: 150)
+    over = post(Client(REMOTE_ADDR=address), f"{API}/enqueue-many/greet", body)
+    # Then it gets 429 before any session is made for it; another address is not affected
+    assert first.status_code == 202, first.content
+    assert over.status_code == 429 and int(over["Retry-After"]) >= 1
+    assert Session.objects.count() == sessions
+    elsewhere = post(
+        Client(REMOTE_ADDR="10.255.0.1"), f"{API}/enqueue/greet", {"params": {"name": "y"}}
+    )
+    assert elsewhere.status_code == 202
+
+
 def test_the_openapi_document_covers_every_api_route():
     from django.urls import get_resolver
 
