@@ -80,6 +80,9 @@ else:
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_ACTIONS_ENVIRONMENT = os.environ.get("ACTIONS_ENVIRONMENT", "production")
+# Browsers may enqueue this one themselves (the page's "Refresh stock" button, through the
+# browser API and its JS client); the rest are enqueued by the shop's own views.
+CELERY_ACTIONS_BROWSER_ACTIONS = ["example_project.shop.actions.sync_product"]
 CELERY_BEAT_SCHEDULE = {
     "nightly-report": {
         "task": "example_project.shop.tasks.nightly_report_tick",

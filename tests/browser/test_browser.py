@@ -56,6 +56,12 @@ def test_a_click_enqueues_and_the_statuses_and_results_arrive_live(shop, browser
     found = bob.request.get(f"{shop.url}/actions/api/actions/{receipt}")
     assert found.status == 404 and found.json() == {"error": "no such action"}
     assert bob.request.get(f"{shop.url}/actions/api/actions/{receipt}/result").status == 404
+    # And a product's stock is refreshed by an action enqueued from the page itself (the
+    # browser API through its JS client), followed live to its result
+    page.click("button.restock >> nth=0")
+    refresh = page.locator(".product p.refresh").first
+    refresh.locator(".status.complete").wait_for(timeout=60_000)
+    assert '"stock"' in refresh.locator(".result").inner_text()
     # And customers are not staff: the dashboard answers 403
     assert bob.new_page().goto(shop.url + "/actions/").status == 403
     ann.close()
