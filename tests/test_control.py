@@ -205,11 +205,13 @@ def test_the_retry_command_runs_a_failed_action_again(tapp, module_worker, r, ke
 
 
 def test_cancel_filters_by_status_and_action_together(tapp, r, uid, redis_url):
-    # Given one queue holding a waiting action and two scheduled ones
+    # Given one queue holding a waiting action and two scheduled ones (on a Celery queue no
+    # worker consumes, so the waiting one stays waiting)
     queue = {"name": f"cs-{uid}", "maxConcurrency": 1}
-    now = tapp.actions.enqueue(tapp.add, {"a": 1}, queue=queue)
-    later = [tapp.actions.enqueue(tapp.add, {"a": i}, queue=queue, start_at=_in(3600))
-             for i in range(2)]  # fmt: skip
+    idle = f"idle-{uid}"
+    now = tapp.actions.enqueue(tapp.add, {"a": 1}, queue=queue, celery_queue=idle)
+    later = [tapp.actions.enqueue(tapp.add, {"a": i}, queue=queue, start_at=_in(3600),
+                                  celery_queue=idle) for i in range(2)]  # fmt: skip
     # When the operator cancels only the scheduled ones of that action and queue
     done = celery("actions", "cancel", "--queue", queue["name"], "--action", "tests.app.add",
                   "--status", "scheduled", "--yes", redis_url=redis_url)  # fmt: skip

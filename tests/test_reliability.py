@@ -66,6 +66,28 @@ def test_a_killed_pool_child_is_dispatched_again_at_once(tapp, start_worker, r, 
     assert r.llen(key) == 2
 
 
+def test_a_cold_stop_dispatches_its_actions_again_at_once(tapp, start_worker, r, uid):
+    # Given a prefork worker with a long lease (30 s) running an action, and a second worker
+    env = {"ACTIONS_LEASE_TIMEOUT": "30", "ACTIONS_PUMP_INTERVAL": "0.2"}
+    old = start_worker("tests.app", env=env, pool="prefork", concurrency=1)
+    key = f"cold-{uid}"
+    h = tapp.actions.enqueue(tapp.slow, {"key": key, "seconds": 3}, retries=0)
+    wait_for(lambda: r.llen(key) == 1, what="running on the old worker")
+    child_pid = int(h.info().worker.rsplit(":", 1)[1])
+    start_worker("tests.app", env=env, pool="prefork", concurrency=1)
+    # When the old worker is stopped cold (SIGQUIT: Celery cancels its running tasks)
+    started = time.monotonic()
+    old.proc.send_signal(signal.SIGQUIT)
+    wait_for(lambda: not old.alive, timeout=30, what="the old worker to exit")
+    # Then its action runs again on the other worker well before the lease would expire,
+    # and only once its first run's process is gone
+    assert h.result(timeout=25) == "done"
+    assert time.monotonic() - started < 20
+    with pytest.raises(ProcessLookupError):
+        os.kill(child_pid, 0)
+    assert r.llen(key) == 2 and h.info().attempts == 2
+
+
 @pytest.mark.parametrize("gated", [False, True])
 def test_a_message_lost_in_flight_is_dispatched_again_once(
     tapp, keys, start_worker, r, broker, uid, gated

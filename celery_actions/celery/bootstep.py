@@ -59,9 +59,10 @@ class ActionsStep(bootsteps.StartStopStep):  # type: ignore[misc]
         if self.pump is not None:
             self.pump.drain()
 
-    def shutdown(self, worker: Any) -> None:
-        # Cold shutdown: the pool is terminated next; the pump stays to dispatch again, at
-        # once, the attempts it sees leave the pool, for as long as the process lives.
+    def terminate(self, worker: Any) -> None:
+        # Cold shutdown (Celery calls this instead of stop): Celery has cancelled the running
+        # requests already (ActionRequest.cancel dispatches their actions again once their
+        # pool processes are gone); the pump renews what is left, then exits.
         if self.pump is not None:
             self.pump.drain()
 

@@ -1,10 +1,14 @@
 """ActionRequest: the worker-side request of an action message (Celery's custom request
 class extension point), run in the worker's main process.
 
-- A prefork pool child that dies while running an action (killed, out of memory, a cold
-  shutdown) makes Celery requeue its message (``reject_on_worker_lost``); that message is
-  stale by then. The attempt itself is dispatched again at once under a new token,
-  instead of when its lease expires: the child is gone, so it no longer runs.
+- A prefork pool child that dies while running an action (killed, out of memory) makes
+  Celery requeue its message (``reject_on_worker_lost``); that message is stale by then.
+  The attempt itself is dispatched again at once under a new token, instead of when its
+  lease expires: the child is gone, so it no longer runs.
+- A request Celery cancels (a cold shutdown: SIGQUIT or a second SIGTERM; a broker
+  connection lost with ``worker_cancel_long_running_tasks_on_connection_loss``) has its
+  pool process terminated without that callback: its attempt is dispatched again as soon
+  as that process is gone (a watcher thread, and at the latest when this process exits).
 - A hard time limit is a failed attempt under the retry policy: Celery's own handling
   (which would fail the action's chord and call its error links at once) sees no canvas.
 - A message Celery revokes (``revoke``, an ``expires`` that passed, a terminate) cancels
@@ -16,7 +20,11 @@ class extension point), run in the worker's main process.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import threading
+import time
 from datetime import datetime
 from typing import Any
 
@@ -88,6 +96,12 @@ class ActionRequest(Request):  # type: ignore[misc]
                     )
         return super().on_failure(exc_info, send_failed_event, return_ok)
 
+    def cancel(self, pool: Any, signal: Any = None, emit_retry: bool = True) -> None:
+        token, pid, started = self.token, self.worker_pid, self.time_start
+        super().cancel(pool, signal, emit_retry=emit_retry and token is None)
+        if token is not None and started and pid and pid != os.getpid():
+            dispatch_again_when_gone(self.task.runtime, [(self.id, token, int(pid))])
+
     def on_retry(self, exc_info: Any) -> None:
         retry = exc_info.exception
         if not hasattr(retry, "when"):  # wrapped (ExceptionWithTraceback)
@@ -128,3 +142,45 @@ class ActionRequest(Request):  # type: ignore[misc]
         worker_state.task_ready(self)
         self.acknowledge()
         self._already_revoked = True
+
+
+def dispatch_again_when_gone(runtime: Any, attempts: list[tuple[str, str, int]]) -> None:
+    """Dispatch these attempts (id, token, pool process id) again once their processes are
+    gone, never while one still runs: watched by a thread, and when this process exits
+    (a cold shutdown exits soon after it cancels). Dispatching again is idempotent by
+    token, so the two never dispatch an attempt twice."""
+    threading.Thread(
+        target=_when_gone, args=(runtime, attempts), name="celery-actions-cut-short", daemon=True
+    ).start()
+    atexit.register(_when_gone, runtime, attempts)
+
+
+def _when_gone(runtime: Any, attempts: list[tuple[str, str, int]], within_s: float = 10.0) -> None:
+    deadline = time.monotonic() + within_s
+    pending, gone = list(attempts), []
+    while pending and time.monotonic() < deadline:
+        for attempt in list(pending):
+            if not _alive(attempt[2]):
+                pending.remove(attempt)
+                gone.append(attempt[:2])
+        if pending:
+            time.sleep(0.05)
+    if not gone:
+        return  # still running after within_s: left to its lease
+    try:
+        redispatched = runtime.dispatcher.abandon(gone)
+    except Exception:
+        logger.exception("celery-actions: could not dispatch again %d attempt(s)", len(gone))
+        return
+    for job_id in redispatched.ids:
+        logger.warning("celery-actions: %s was cancelled by Celery; dispatched again", job_id)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
