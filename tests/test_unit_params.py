@@ -55,6 +55,18 @@ def test_unserialisable_params_are_rejected_with_the_field():
     assert m.validate({"payload": {"a": [1, Decimal("1.5")]}}) == {"payload": {"a": [1, "1.5"]}}
 
 
+def counts(tally: dict[str, int], note: str = "") -> None: ...
+
+
+def test_a_lone_surrogate_in_a_dict_key_is_refused_not_replaced():
+    m = ParamsModel(counts, "x.counts")
+    with pytest.raises(InvalidParams, match="'tally' is not JSON-serialisable") as caught:
+        m.validate({"tally": {"\ud800": 1}})
+    assert caught.value.field == "tally"
+    # a real U+FFFD is text like any other
+    assert m.validate({"tally": {"\ufffd": 1}, "note": "\ufffd"})["tally"] == {"\ufffd": 1}
+
+
 def test_params_must_be_a_dict():
     with pytest.raises(InvalidParams, match="must be a dict"):
         model.validate(["ann@example.com"])  # type: ignore[arg-type]

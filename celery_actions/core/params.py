@@ -109,6 +109,8 @@ class ParamsModel:
             text: str = self._serializer.to_json(model).decode()
         except (PydanticSerializationError, ValueError, RecursionError):
             raise self._refuse(model, _serialisable, _NOT_SERIALISABLE) from None
+        if "\ufffd" in text and _has_surrogate(params):  # pydantic replaces them in dict keys
+            raise self._refuse(model, lambda t: "\ufffd" not in t, _NOT_SERIALISABLE)
         if ("NaN" in text or "Infinity" in text) and not _finite(text):
             raise self._refuse(model, _finite, "is not a finite number (NaN or infinity)")
         if len(text) > INT_DIGITS_MAX and _LONG_DIGITS.search(text) and not _decodable(text):
@@ -200,6 +202,25 @@ class _Constant(ValueError):
 
 def _reject_constant(name: str) -> Any:
     raise _Constant(name)
+
+
+def _has_surrogate(value: Any, depth: int = 0) -> bool:
+    """Whether a string in ``value`` (a key included) is not encodable Unicode."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return True
+        return False
+    if depth > MAX_DEPTH:
+        return False
+    if isinstance(value, Mapping):
+        return any(
+            _has_surrogate(k, depth + 1) or _has_surrogate(v, depth + 1) for k, v in value.items()
+        )
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(_has_surrogate(v, depth + 1) for v in value)
+    return False
 
 
 def _serialisable(text: str) -> bool:
