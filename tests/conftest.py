@@ -39,8 +39,9 @@ def _test_app_env(redis_url: str) -> Iterator[None]:
 
 
 @pytest.fixture
-def r(redis_url: str) -> redis.Redis:
-    return redis.Redis.from_url(redis_url, decode_responses=True)
+def r(redis_url: str) -> Iterator[redis.Redis]:
+    with redis.Redis.from_url(redis_url, decode_responses=True) as client:
+        yield client  # closed after the test: no socket left for the garbage collector
 
 
 @pytest.fixture

@@ -8,10 +8,11 @@ import math
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from celery_actions import InvalidOptions, InvalidParams
+from celery_actions.core.calls import KNOWN as CALL_OPTIONS
 
 KNOWN = ["startAt", "start_at", "retries", "retryFor", "queue", "priority", "id",
          "onDuplicateID", "celery_queue"]  # fmt: skip
@@ -65,6 +66,12 @@ values = (
     | st.builds(_deep, st.sampled_from([63, 65, 300, 2000]))
 )
 options = st.dictionaries(st.sampled_from(KNOWN) | st.text(max_size=8), values, max_size=4)
+call_options = st.dictionaries(
+    st.sampled_from(CALL_OPTIONS)
+    | st.text(max_size=8).filter(lambda k: k not in ("args", "kwargs")),
+    values,
+    max_size=3,
+)
 
 
 def snapshot(r, broker, keys) -> tuple[object, ...]:
@@ -97,6 +104,19 @@ FUZZ = settings(
 @given(opts=options)
 def test_fuzzed_options_enqueue_or_raise_a_named_error_writing_nothing(tapp, r, broker, keys, opts):
     enqueue_or_refuse(r, broker, keys, lambda: tapp.actions.enqueue(tapp.add, {"a": 1}, opts))
+
+
+@settings(FUZZ, max_examples=150)
+@given(opts=call_options, payload=values)
+@example(opts={"expires": "9999-12-31T23:59:59-05:00"}, payload=1)
+@example(opts={"countdown": 10**400, "priority": 2**63}, payload=float("nan"))
+def test_fuzzed_celery_calls_enqueue_or_raise_a_named_error_writing_nothing(
+    tapp, r, broker, keys, opts, payload
+):
+    # apply_async (what .delay(), signatures, canvas and beat come through)
+    enqueue_or_refuse(
+        r, broker, keys, lambda: tapp.echo.apply_async(kwargs={"payload": payload}, **opts)
+    )
 
 
 @FUZZ

@@ -36,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..errors import InvalidOptions
+from .option_errors import shown
 from .priority import MAX_BROKER_PRIORITY, priority_of_number
 from .protocol import TOKEN_HEADER
 
@@ -166,7 +167,7 @@ def _start_at(given: Mapping[str, Any], now: datetime) -> Any:
 
 def _priority(value: Any, transport: str) -> str:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidOptions(f"'priority' must be an int, got {value!r}", field="priority")
+        raise InvalidOptions(f"'priority' must be an int, got {shown(value)}", field="priority")
     if not 0 <= value <= MAX_BROKER_PRIORITY:
         raise InvalidOptions(
             f"'priority' must be from 0 to {MAX_BROKER_PRIORITY}, got {value}", field="priority"
@@ -186,7 +187,9 @@ def _celery_queue(given: Mapping[str, Any]) -> str | None:
     if not isinstance(key, str):
         raise InvalidOptions("'routing_key' must be a string", field="routing_key")
     if queue is not None and key != queue:
-        raise _fail("routing_key", f"it differs from queue {queue!r}; an action goes to one queue")
+        raise _fail(
+            "routing_key", f"it differs from queue {shown(queue)}; an action goes to one queue"
+        )
     return key
 
 
@@ -194,9 +197,11 @@ def _seconds(value: Any, name: str, *, negative: bool = False) -> float:
     if isinstance(value, timedelta):
         value = value.total_seconds()
     if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-        raise InvalidOptions(f"{name!r} must be a number of seconds, got {value!r}", field=name)
+        raise InvalidOptions(
+            f"{name!r} must be a number of seconds, got {shown(value)}", field=name
+        )
     if value < 0 and not negative:
-        raise InvalidOptions(f"{name!r} must not be negative, got {value}", field=name)
+        raise InvalidOptions(f"{name!r} must not be negative, got {shown(value)}", field=name)
     if abs(value) > 100 * 365 * 24 * 3600:
         raise InvalidOptions(f"{name!r} is more than a hundred years", field=name)
     return float(value)
@@ -210,7 +215,7 @@ def _expires(value: Any, now: datetime) -> datetime:
             value = datetime.fromisoformat(text)
         except ValueError:
             raise InvalidOptions(
-                f"'expires' is not an ISO 8601 datetime: {value!r}", field="expires"
+                f"'expires' is not an ISO 8601 datetime: {shown(value)}", field="expires"
             ) from None
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
@@ -231,7 +236,7 @@ def _signatures(value: Any, name: str) -> list[dict[str, Any]]:
     result = []
     for item in items:
         if not isinstance(item, Mapping) or "task" not in item:
-            raise InvalidOptions(f"{name!r} must hold signatures, got {item!r}", field=name)
+            raise InvalidOptions(f"{name!r} must hold signatures, got {shown(item)}", field=name)
         result.append(dict(item))
     return result
 
@@ -241,9 +246,10 @@ def _headers(value: Any) -> dict[str, Any]:
         raise InvalidOptions("'headers' must be a dict", field="headers")
     for key in value:
         if not isinstance(key, str):
-            raise InvalidOptions(f"header names are strings, got {key!r}", field="headers")
+            raise InvalidOptions(f"header names are strings, got {shown(key)}", field="headers")
         if key in RESERVED_HEADERS:
             raise InvalidOptions(
-                f"header {key!r} is set by Celery or celery-actions itself", field=f"headers.{key}"
+                f"header {shown(key)} is set by Celery or celery-actions itself",
+                field=f"headers.{key}",
             )
     return dict(value)
