@@ -174,6 +174,7 @@ def test_worker_refuses_an_evicting_redis(redis_url):
         worker.stop()
         client.config_set("maxmemory", "0")
         client.config_set("maxmemory-policy", "noeviction")
+        client.close()
 
 
 def test_an_allkeys_policy_without_a_memory_limit_evicts_nothing_and_is_accepted(redis_url):
@@ -185,6 +186,7 @@ def test_an_allkeys_policy_without_a_memory_limit_evicts_nothing_and_is_accepted
         assert check_redis(client) == []
     finally:
         client.config_set("maxmemory-policy", "noeviction")
+        client.close()
 
 
 def test_a_thousand_queue_names_leave_nothing_behind(tapp, two_workers, r, keys, uid):

@@ -25,11 +25,11 @@ FINISHED = {"complete", "failed", "cancelled"}
 RETRY = '{"retry":{"n":3,"i":0,"m":null,"f":2,"r":false,"d":100000}}'
 
 
-def make_store(url: str) -> tuple[Store, EnqueueWriter]:
+def make_store(url: str) -> tuple[Store, EnqueueWriter, ProcessClient]:
     conf = {"actions_redis_url": url, "actions_key_prefix": f"model-{uuid.uuid4().hex[:8]}:"}
     settings = Settings.from_conf(conf)
     client = ProcessClient(url)
-    return Store(settings, client), EnqueueWriter(settings, client)
+    return Store(settings, client), EnqueueWriter(settings, client), client
 
 
 class GateMachine(RuleBasedStateMachine):
@@ -37,7 +37,7 @@ class GateMachine(RuleBasedStateMachine):
 
     @initialize(limit=st.integers(1, 3))
     def setup(self, limit: int) -> None:
-        self.store, self.writer = make_store(self.url)
+        self.store, self.writer, self.client = make_store(self.url)
         self.r = redis.Redis.from_url(self.url, decode_responses=True)
         self.limit = limit
         self.queue = "q"
@@ -45,6 +45,11 @@ class GateMachine(RuleBasedStateMachine):
         self.in_flight: list[tuple[str, str]] = []  # messages the broker holds
         self.delivered: list[tuple[str, str]] = []  # messages already seen (for redelivery)
         self.running: dict[str, str] = {}  # id -> token
+
+    def teardown(self) -> None:
+        if hasattr(self, "r"):  # (set up: close its connections)
+            self.r.close()
+            self.client.close()
 
     def publish(self, dispatch) -> None:
         self.in_flight.extend((row.id, row.token) for row in dispatch.rows)
@@ -173,7 +178,7 @@ def test_gate_scripts_against_the_model(redis_url):
 def test_an_old_message_cannot_claim_a_job_back_in_the_waiting_line(redis_url):
     # Found by the model above: a retried job that re-enters a full queue's waiting line
     # must not be claimable by its earlier (already delivered) message.
-    store, writer = make_store(redis_url)
+    store, writer, client = make_store(redis_url)
     r = redis.Redis.from_url(redis_url, decode_responses=True)
     in_flight: list[tuple[str, str]] = []
 
@@ -199,3 +204,5 @@ def test_an_old_message_cannot_claim_a_job_back_in_the_waiting_line(redis_url):
     assert "j1" in r.zrange(store.keys.group_waiting("q"), 0, -1)
     # When j1's old message is delivered again, then it cannot claim j1
     assert not isinstance(store.claim(*j1, "w", "t.a", "c2"), Claim)
+    r.close()
+    client.close()

@@ -101,6 +101,7 @@ def run_through(fault, server, producer, workers, uid: str) -> None:
     )
     fault(server, r)
     wait_for(lambda: all(settled(h) for h in handles), timeout=60, what="all finished")
+    r.close()  # (a connection the fault broke may be in its pool)
     r = redis.Redis.from_url(server.url, decode_responses=True)
     for h in handles:
         assert wait_for(lambda h=h: result_of(h), timeout=30, what="its result") == "done"

@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from importlib import resources
 
-import redis
-
 import celery_actions
 from celery_actions import ActionStatus, Priority
 from celery_actions.core.protocol import (
@@ -41,8 +39,8 @@ def test_bad_input_errors_are_value_errors():
         assert issubclass(cls, ValueError) and issubclass(cls, celery_actions.ActionsError)
 
 
-def test_lua_builds_the_same_key_names_as_keys_py(redis_url):
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
+def test_lua_builds_the_same_key_names_as_keys_py(r):
+    client = r
     lib = scripts.source("claim").split("-- claim.lua")[0]
     got = client.eval(
         lib + "return {job_key('P:', 'ID'), slots_key('P:', 'Q'), waiting_key('P:', 'Q'),"
@@ -97,8 +95,8 @@ def test_lua_names_only_protocol_fields_statuses_and_outcomes():
     assert {f.value for f in Field} - _lua_literals() <= {Field.ENVELOPE.value}
 
 
-def test_lua_constants_come_from_the_protocol(redis_url):
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
+def test_lua_constants_come_from_the_protocol(r):
+    client = r
     lib = scripts.source("claim").split("-- claim.lua")[0]
     got = client.eval(lib + "return {TOKEN_HEADER, BAND.high, BAND.default, BAND.low}", 0)
     assert got == [TOKEN_HEADER, *(PRIORITY_BANDS[p] for p in ("high", "default", "low"))]

@@ -30,6 +30,12 @@ class ProcessClient:
             self._pid = os.getpid()
         return self._client
 
+    def close(self) -> None:
+        """Close this process's connections (a later ``get`` connects again)."""
+        if self._client is not None and self._pid == os.getpid():
+            self._client.close()
+        self._client = None
+
 
 class Lease:
     """A pooled connection, given back once (dropped if replies may be left unread)."""
