@@ -87,30 +87,13 @@ for s = 0, m - 1 do
   specs[s + 1] = { fields = shared, group = group, list_key = list_key, action = action }
 end
 
--- Index entries of jobs whose status this call will not change again, by index key:
--- written with one ZADD per key at the end instead of two or three per job.
-local later = {}
-local function index_later(key, id)
-  local entries = later[key]
-  if not entries then entries = {}; later[key] = entries end
-  entries[#entries + 1] = c.now; entries[#entries + 1] = id
-end
-
--- extra names the status second (see the calls below): the new job is indexed under it,
--- at once when make_ready may move it on, else at the end (settled)
-local function record(jk, id, spec, params, extra, settled)
+-- extra names the status second (see the calls below): the new job is indexed under it
+local function record(jk, id, spec, params, extra)
   local fields = { unpack(spec.fields) }
   fields[#fields + 1] = 'params'; fields[#fields + 1] = params
   for _, v in ipairs(extra) do fields[#fields + 1] = v end
   redis.call('HSET', jk, unpack(fields))
-  local status = extra[2]
-  if settled then
-    index_later(status_index(P, status), id)
-    index_later(action_index(P, status, spec.action), id)
-    if spec.group ~= '' then index_later(group_index(P, status, spec.group), id) end
-  else
-    index_new(P, id, status, spec.action, spec.group, c.now)
-  end
+  index_new(P, id, extra[2], spec.action, spec.group, c.now)
   spec.written = true
 end
 
@@ -129,21 +112,19 @@ for i = 0, n - 1 do
     local keep = {}
     if env ~= '' then keep = { 'env_key', spec.list_key, 'env', env } end
     if start_at and start_at > c.now then
-      record(jk, id, spec, params,
-        { 'status', 'scheduled', 'start_at', start_at, unpack(keep) }, true)
+      record(jk, id, spec, params, { 'status', 'scheduled', 'start_at', start_at, unpack(keep) })
       redis.call('ZADD', c.S, start_at, id)
       if start_at - c.now < horizon_ms then wake = true end
       outcomes[i + 1] = 'scheduled'
     elseif spec.group == '' and not start_at and spec.list_key ~= '' then
       -- the common case: no group limit, fast path; dispatched right here, its envelope
       -- carrying the caller's token
-      record(jk, id, spec, params, { 'status', 'waiting', 'token', token, 'dispatches', 1 },
-        true)
+      record(jk, id, spec, params, { 'status', 'waiting', 'token', token, 'dispatches', 1 })
       leased[#leased + 1] = c.dispatch_expiry; leased[#leased + 1] = id
       if env ~= '' then redis.call('LPUSH', spec.list_key, env) end
       outcomes[i + 1] = 'dispatched'
     else
-      record(jk, id, spec, params, { 'status', 'scheduled', unpack(keep) }, false)
+      record(jk, id, spec, params, { 'status', 'scheduled', unpack(keep) })
       if make_ready(c, id) then
         outcomes[i + 1] = 'dispatched'
       else
@@ -152,13 +133,9 @@ for i = 0, n - 1 do
     end
   end
 end
-local function zadd_all(key, scored)
-  for first = 1, #scored, 2000 do
-    redis.call('ZADD', key, unpack(scored, first, math.min(first + 1999, #scored)))
-  end
+for first = 1, #leased, 2000 do
+  redis.call('ZADD', c.L, unpack(leased, first, math.min(first + 1999, #leased)))
 end
-zadd_all(c.L, leased)
-for key, entries in pairs(later) do zadd_all(key, entries) end
 if written and sent_event ~= '' then redis.call('PUBLISH', event_channel, sent_event) end
 local fresh = 0
 for _, spec in ipairs(specs) do
