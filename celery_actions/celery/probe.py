@@ -25,6 +25,7 @@ its queue has drained, never ahead of the backlog.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -76,10 +77,8 @@ class BrokerProbe:
         """Which of ``ids`` a consumer took less than the dispatch timeout ago."""
         tags: dict[str, Any] = {}
         for tag, payload in client.hgetall(channel.unacked_key).items():
-            raw = payload if isinstance(payload, bytes) else str(payload).encode()
-            for job_id in ids:
-                if _marker(job_id) in raw:
-                    tags[job_id] = tag
+            for job_id in _ids_in(payload) & ids:
+                tags[job_id] = tag
         if not tags:
             return set()
         pipe = client.pipeline(transaction=False)
@@ -136,19 +135,21 @@ class BrokerProbe:
                 "celery-actions: %s holds %d messages; not scanned for lost ones", list_key, length
             )
             return set(ids)
-        markers = {_marker(i): i for i in ids}
         found: set[str] = set()
         for end in range(-1, -length - 1, -CHUNK):
             for message in client.lrange(list_key, end - CHUNK + 1, end):
-                raw = message if isinstance(message, bytes) else str(message).encode()
-                for marker, job_id in markers.items():
-                    if marker in raw:
-                        found.add(job_id)
+                found |= _ids_in(message) & ids
             if len(found) == len(ids):
                 break
         return found
 
 
-def _marker(job_id: str) -> bytes:
-    """How a task message names its id (kombu's JSON: ``"id": "<id>"`` in the headers)."""
-    return f'"id": "{job_id}"'.encode()
+_ID = re.compile(rb'"id": "([^"]+)"')
+"""How a task message names its id (kombu's JSON: ``"id": "<id>"`` in the headers; the
+body is base64, so nothing in it matches)."""
+
+
+def _ids_in(message: Any) -> set[str]:
+    """The ids a raw message names: one regex pass, whatever the number of suspects."""
+    raw = message if isinstance(message, bytes) else str(message).encode()
+    return {match.decode() for match in _ID.findall(raw)}
