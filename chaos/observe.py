@@ -25,6 +25,7 @@ class Report:
     statuses: dict[str, int]
     lost: int
     ran_twice: int
+    """Jobs whose body completed twice (``twice_in_window`` of them explained below)."""
     max_running: dict[str, tuple[int, int]]  # queue -> (observed max, limit)
     leaked_slots: int
     keys_left: list[str]
@@ -35,6 +36,10 @@ class Report:
     """Kill to the moment each cut-short job was taken back (lease reclaimed, dispatched
     again): the recovery itself."""
     notes: list[str] = field(default_factory=list)
+    twice_in_window: int = 0
+    """Of ``ran_twice``: a worker killed between the first run's end and its outcome write
+    (the at-least-once window of every task queue; the body's effects happened, the
+    outcome did not, so the action runs again)."""
 
     @property
     def limits_held(self) -> bool:
@@ -43,7 +48,7 @@ class Report:
     def as_json(self) -> dict[str, Any]:
         return {
             "name": self.name, "jobs": self.jobs, "statuses": self.statuses, "lost": self.lost,
-            "ran_twice": self.ran_twice,
+            "ran_twice": self.ran_twice, "twice_in_window": self.twice_in_window,
             "max_running": {q: list(v) for q, v in self.max_running.items()},
             "leaked_slots": self.leaked_slots, "keys_left": self.keys_left,
             "reclaim_s": _spread(self.reclaims_s), "recovery_s": _spread(self.recoveries_s),
@@ -73,18 +78,39 @@ def observe(
     done = {job: r.llen(f"chaos:done:{job}") for job in jobs}
     starts = [json.loads(x) for x in r.lrange("chaos:starts", 0, -1)]
     ends = [json.loads(x) for x in r.lrange("chaos:ends", 0, -1)]
+    twice = [job for job, n in done.items() if n > 1]
     report = Report(
         name=name,
         jobs=len(jobs),
         statuses=statuses,
         lost=sum(1 for n in done.values() if n == 0),
-        ran_twice=sum(1 for n in done.values() if n > 1),
+        ran_twice=len(twice),
         max_running=_max_running(jobs, starts, ends, kills),
         leaked_slots=_slots_left(r, keys, jobs),
         keys_left=_keys_left(r, keys),
         recoveries_s=_recoveries(starts, ends, kills),
     )
+    for job in twice:
+        in_window, why = _why_twice(job, ends, kills)
+        report.twice_in_window += in_window
+        report.notes.append(f"{job} ran twice: {why}")
     return report
+
+
+def _why_twice(
+    job: str, ends: list[dict[str, Any]], kills: list[tuple[str, float]]
+) -> tuple[bool, str]:
+    """Whether the worker of a job's first completed run was killed right after its body
+    ended, before the outcome could be recorded (the window every queue has: the body's
+    effects happened, the outcome did not)."""
+    first = min((e for e in ends if e["job"] == job and e.get("ok")), key=lambda e: e["end"])
+    after = [k - first["end"] for node, k in kills if node == first["node"] and k >= first["end"]]
+    if after and min(after) < 0.05:
+        return True, (
+            f"its worker {first['node']} was killed {min(after) * 1000:.1f} ms after the "
+            "body ended, before its outcome was recorded"
+        )
+    return False, f"unexplained (first run ended on {first['node']}, no kill of it just after)"
 
 
 def _intervals(starts: list[dict[str, Any]], ends: list[dict[str, Any]],
