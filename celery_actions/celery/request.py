@@ -5,10 +5,11 @@ class extension point), run in the worker's main process.
   Celery requeue its message (``reject_on_worker_lost``); that message is stale by then.
   The attempt itself is dispatched again at once under a new token, instead of when its
   lease expires: the child is gone, so it no longer runs.
-- A request Celery cancels (a cold shutdown: SIGQUIT or a second SIGTERM; a broker
+- A request Celery cancels (a cold shutdown: SIGQUIT, or Ctrl+C twice; a broker
   connection lost with ``worker_cancel_long_running_tasks_on_connection_loss``) has its
-  pool process terminated without that callback: its attempt is dispatched again as soon
-  as that process is gone (a watcher thread, and at the latest when this process exits).
+  prefork pool process terminated without that callback: its attempt is dispatched again
+  as soon as that process is gone (a watcher thread, and at the latest when this process
+  exits; one still alive 10 s on is left to its lease).
 - A hard time limit is a failed attempt under the retry policy: Celery's own handling
   (which would fail the action's chord and call its error links at once) sees no canvas.
 - A message Celery revokes (``revoke``, an ``expires`` that passed, a terminate) cancels
@@ -25,11 +26,13 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from billiard.exceptions import WorkerLostError
 from celery import signals
+from celery.concurrency.prefork import TaskPool as PreforkPool
 from celery.exceptions import TimeLimitExceeded
 from celery.worker import state as worker_state
 from celery.worker.request import Request
@@ -76,31 +79,37 @@ class ActionRequest(Request):  # type: ignore[misc]
         token = self.token
         if isinstance(exc, WorkerLostError) and token is not None:
             self._canvas_held = True  # the attempt runs again: not a failure of the canvas
-            try:
-                redispatched = self.task.runtime.dispatcher.abandon([(self.id, token)])
-            except Exception:
-                logger.exception("celery-actions: could not dispatch %s again", self.id)
-            else:
-                if redispatched.ids:
-                    logger.warning(
-                        "celery-actions: the pool process running %s was lost; dispatched again",
-                        self.id,
-                    )
-                for job_id in redispatched.failed:
-                    self.task.backend.mark_as_failure(
-                        job_id, exc, request=super()._context, store_result=True
-                    )
-                for job_id in redispatched.cancelled:  # revoked while it ran
-                    self.task.runtime.revocation.announce(
-                        job_id, "cancelled", eventer=self._eventer, request=super()._context
-                    )
+            self._dispatch_again(token, exc, "the pool process running it was lost")
         return super().on_failure(exc_info, send_failed_event, return_ok)
 
-    def cancel(self, pool: Any, signal: Any = None, emit_retry: bool = True) -> None:
+    def _dispatch_again(self, token: str, exc: BaseException, why: str) -> None:
+        """Dispatch this attempt again (its process no longer runs it); one lost too often
+        fails, one cancelled meanwhile is announced, as the pump does for expired leases."""
+        try:
+            redispatched = self.task.runtime.dispatcher.abandon([(self.id, token)])
+        except Exception:
+            logger.exception("celery-actions: could not dispatch %s again", self.id)
+            return
+        if redispatched.ids:
+            logger.warning("celery-actions: %s: %s; dispatched again", self.id, why)
+        for job_id in redispatched.failed:
+            self.task.backend.mark_as_failure(
+                job_id, exc, request=super()._context, store_result=True
+            )
+        for job_id in redispatched.cancelled:  # revoked while it ran
+            self.task.runtime.revocation.announce(
+                job_id, "cancelled", eventer=self._eventer, request=super()._context
+            )
+
+    def cancel(self, pool: Any, signal: Any = None, **kwargs: Any) -> None:
         token, pid, started = self.token, self.worker_pid, self.time_start
-        super().cancel(pool, signal, emit_retry=emit_retry and token is None)
-        if token is not None and started and pid and pid != os.getpid():
-            dispatch_again_when_gone(self.task.runtime, [(self.id, token, int(pid))])
+        if token is not None and "emit_retry" in kwargs:  # (Celery 5.5+)
+            kwargs["emit_retry"] = False  # the action's own record says what happens next
+        super().cancel(pool, signal, **kwargs)
+        if token is not None and started and pid and isinstance(pool, PreforkPool):
+            when_gone(int(pid), lambda: self._dispatch_again(
+                token, WorkerLostError("cancelled by Celery"), "cancelled by Celery"
+            ))  # fmt: skip
 
     def on_retry(self, exc_info: Any) -> None:
         retry = exc_info.exception
@@ -144,36 +153,39 @@ class ActionRequest(Request):  # type: ignore[misc]
         self._already_revoked = True
 
 
-def dispatch_again_when_gone(runtime: Any, attempts: list[tuple[str, str, int]]) -> None:
-    """Dispatch these attempts (id, token, pool process id) again once their processes are
-    gone, never while one still runs: watched by a thread, and when this process exits
-    (a cold shutdown exits soon after it cancels). Dispatching again is idempotent by
-    token, so the two never dispatch an attempt twice."""
-    threading.Thread(
-        target=_when_gone, args=(runtime, attempts), name="celery-actions-cut-short", daemon=True
-    ).start()
-    atexit.register(_when_gone, runtime, attempts)
+_watched: dict[int, list[Callable[[], None]]] = {}
+"""Pool process id -> what to do once it is gone (see :func:`when_gone`)."""
+_watched_lock = threading.Lock()
+_exit_hook: list[bool] = []  # one atexit registration per process
 
 
-def _when_gone(runtime: Any, attempts: list[tuple[str, str, int]], within_s: float = 10.0) -> None:
+def when_gone(pid: int, then: Callable[[], None]) -> None:
+    """Call ``then`` once the pool process ``pid`` is gone, never while it still exists:
+    a watcher thread looks for 10 s, and whatever is still pending when this process exits
+    (a cold shutdown exits soon after it cancels) is done then. A process still alive
+    after that is left to its lease."""
+    with _watched_lock:
+        _watched.setdefault(pid, []).append(then)
+        register = not _exit_hook
+        _exit_hook.append(True)
+    if register:
+        atexit.register(_settle, 10.0)
+    threading.Thread(target=_settle, args=(10.0, pid), daemon=True,
+                     name="celery-actions-cut-short").start()  # fmt: skip
+
+
+def _settle(within_s: float, only: int | None = None) -> None:
     deadline = time.monotonic() + within_s
-    pending, gone = list(attempts), []
-    while pending and time.monotonic() < deadline:
-        for attempt in list(pending):
-            if not _alive(attempt[2]):
-                pending.remove(attempt)
-                gone.append(attempt[:2])
-        if pending:
-            time.sleep(0.05)
-    if not gone:
-        return  # still running after within_s: left to its lease
-    try:
-        redispatched = runtime.dispatcher.abandon(gone)
-    except Exception:
-        logger.exception("celery-actions: could not dispatch again %d attempt(s)", len(gone))
-        return
-    for job_id in redispatched.ids:
-        logger.warning("celery-actions: %s was cancelled by Celery; dispatched again", job_id)
+    while True:
+        with _watched_lock:
+            pids = [p for p in _watched if only is None or p == only]
+            gone = [p for p in pids if not _alive(p)]
+            due = [then for p in gone for then in _watched.pop(p)]
+        for then in due:
+            then()
+        if len(gone) == len(pids) or time.monotonic() >= deadline:
+            return
+        time.sleep(0.05)
 
 
 def _alive(pid: int) -> bool:
@@ -181,6 +193,6 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except (PermissionError, OverflowError):
         return True
     return True

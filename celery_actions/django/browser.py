@@ -177,6 +177,9 @@ def _enqueue(request: HttpRequest, action: str, many: bool) -> JsonResponse:
     except TooManyRequests as exc:
         return error(429, str(exc), retry_after=exc.retry_after)
     found = [public_status(actions, h.id) for h in handles]
+    for entry in found:
+        if entry["status"] == "unknown":  # held for this request's transaction (ATOMIC_REQUESTS)
+            entry.update(action=task.name, status="held")
     if many:
         return JsonResponse({"action": task.name, "actions": found}, status=202)
     return JsonResponse(found[0], status=202)

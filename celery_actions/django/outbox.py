@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,7 @@ from django.utils import timezone
 from kombu.utils.json import dumps as kombu_dumps
 from kombu.utils.json import loads as kombu_loads
 
+from ..celery import calls
 from ..client.bulk import BulkEnqueue, check_item, sized_dump
 from ..client.bulk_handles import BulkHandles
 from ..client.handles import BackgroundActionHandle
@@ -116,8 +117,15 @@ class TransactionHold:
         if not self._in_transaction():
             return None
         parsed = options
-        resolved = resolve(parsed, task.action_defaults, self.actions.settings.environment)
-        params_json = sized_dump(task, self.actions.settings.max_params_bytes)(params)
+        settings = self.actions.settings
+        resolved = resolve(parsed, task.action_defaults, settings.environment)
+        params_json = sized_dump(task, settings.max_params_bytes)(params)
+        # what the messages carry is fixed now, as outside a transaction: the lineage of the
+        # task enqueuing it, the action's own expiry from now, refused here if too big
+        carried = calls.with_expiry(
+            task, calls.with_lineage(self.actions.app, dict(carried or {})), datetime.now(UTC)
+        )
+        calls.encode(carried, settings.max_params_bytes)
         handle = BackgroundActionHandle(self.actions.runtime, task.name, "")
         if resolved.id is None:
             handle.id = uuid.uuid4().hex

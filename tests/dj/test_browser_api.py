@@ -196,25 +196,50 @@ def test_enqueue_many_and_the_identity_rate_limit(transactional_db, dj_worker, s
                 ).status_code == 202  # fmt: skip
 
 
-def test_cookieless_visitors_share_their_address_bucket(transactional_db):
+def test_cookieless_visitors_share_their_address_bucket(transactional_db, actions):
     from django.contrib.sessions.models import Session
 
     # Given anonymous callers that send no cookie (each call would get a new session), from
-    # one address of their own
+    # one address of their own, and a bucket of 1/s (burst 3: 3 items, then 1 a second)
+    conf = actions.app.conf
+    saved = conf.get("actions_browser_rate_limit")
+    conf["actions_browser_rate_limit"] = "1/s"
     address = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.7"
-    body = {"params": [{"name": "x"}] * 100}
-    first = post(Client(REMOTE_ADDR=address), f"{API}/enqueue-many/greet", body)
-    sessions = Session.objects.count()
-    # When a second such caller goes past the address's bucket (50/s, burst 3: 150)
-    over = post(Client(REMOTE_ADDR=address), f"{API}/enqueue-many/greet", body)
+    body = {"params": [{"name": "x"}] * 3}
+    try:
+        first = post(Client(REMOTE_ADDR=address), f"{API}/enqueue-many/greet", body)
+        sessions = Session.objects.count()
+        # When a second such caller goes past the address's bucket
+        over = post(Client(REMOTE_ADDR=address), f"{API}/enqueue-many/greet", body)
+        sessions_after = Session.objects.count()
+        elsewhere = post(Client(REMOTE_ADDR="10.255.0.1"), f"{API}/enqueue/greet",
+                         {"params": {"name": "y"}})  # fmt: skip
+    finally:
+        conf["actions_browser_rate_limit"] = saved
     # Then it gets 429 before any session is made for it; another address is not affected
     assert first.status_code == 202, first.content
     assert over.status_code == 429 and int(over["Retry-After"]) >= 1
-    assert Session.objects.count() == sessions
-    elsewhere = post(
-        Client(REMOTE_ADDR="10.255.0.1"), f"{API}/enqueue/greet", {"params": {"name": "y"}}
-    )
+    assert sessions_after == sessions
     assert elsewhere.status_code == 202
+
+
+def test_an_enqueue_in_the_requests_transaction_is_held_until_it_commits(ann):
+    from django.db import transaction
+
+    from tests.djproject.celery_app import actions
+
+    # Given a browser enqueue made inside the request's transaction (as ATOMIC_REQUESTS)
+    with transaction.atomic():
+        done = post(ann, f"{API}/enqueue/greet", {"params": {"name": "Held"}})
+        # Then it is answered at once as held (nothing is published before the commit)
+        assert done.status_code == 202, done.content
+        found = done.json()
+        assert (found["status"], found["action"]) == ("held", GREET)
+        assert actions.runtime.store.record(found["id"]) is None
+    # and published on commit, with its enqueuer's identity
+    record = actions.runtime.store.record(found["id"])
+    assert record is not None and record["identity"].startswith("u:")
+    assert ann.get(f"{API}/actions/{found['id']}").status_code == 200
 
 
 def test_the_openapi_document_covers_every_api_route():

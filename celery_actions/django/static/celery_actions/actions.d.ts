@@ -1,6 +1,6 @@
 // Types of actions.js (the celery-actions browser client).
 
-export type ActionStatusName = "scheduled" | "waiting" | "running" | "retrying" | "failed" | "complete" | "cancelled";
+export type ActionStatusName = "held" | "scheduled" | "waiting" | "running" | "retrying" | "failed" | "complete" | "cancelled";
 
 export interface ActionStatus {
   id: string;
