@@ -48,7 +48,8 @@ def install(actions: Actions) -> TransactionHold:
     """Hold enqueues made in transactions (``actions.hold``) and relay the outbox from every
     worker's pump; once per facade."""
     from .conf import DjangoSettings
-    from .outbox import OutboxRelay, TransactionHold
+    from .outbox import TransactionHold
+    from .relay import OutboxRelay
 
     if isinstance(actions.hold, TransactionHold):
         return actions.hold

@@ -8,11 +8,7 @@ When the outermost transaction commits, the enqueuing process publishes it
 never runs. Outside a transaction, or with ``CELERY_ACTIONS_ON_COMMIT = False``, enqueues
 publish at once. ``enqueue_many`` follows the same rule, writing one row per item.
 
-:class:`OutboxRelay` runs on every worker's pump pass (``Runtime.pump_hooks``): it takes
-rows older than ``CELERY_ACTIONS_OUTBOX_RELAY_AFTER``, publishes those whose action is not
-in Redis yet (the enqueuing process died between its commit and its publish) and deletes
-them all. Publishing is idempotent by action id (``onDuplicateID: "ignore"``): whichever of
-the enqueuing process and the pumps publishes first, the action runs once.
+The rows a process did not publish are relayed by every worker's pump (``relay.py``).
 """
 
 from __future__ import annotations
@@ -21,15 +17,14 @@ import contextlib
 import contextvars
 import json
 import logging
-import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
-from django.db import IntegrityError, close_old_connections, connections, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from kombu.utils.json import dumps as kombu_dumps
@@ -54,14 +49,16 @@ if TYPE_CHECKING:
 logger = logging.getLogger("celery_actions")
 CHUNK = 1000
 """Rows written, read or published per statement."""
-_COLUMNS = ("id", "action", "params", "options", "batch", "seq", "created_at")
+ROW_FIELDS = ("id", "action", "params", "options", "batch", "seq")
+"""The columns an :class:`OutboxRow` is read from, in its field order."""
+_COLUMNS = (*ROW_FIELDS, "created_at")
 _publishing: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "celery_actions_publishing", default=False
 )
 
 
 @dataclass(frozen=True, slots=True)
-class _Row:
+class OutboxRow:
     """An outbox row as written and published."""
 
     id: str
@@ -135,7 +132,7 @@ class TransactionHold:
                 if resolved.on_duplicate_id == "ignore":
                     return handle
                 raise DuplicateActionId(resolved.id)
-        row = _Row(handle.id, task.name, params_json, _options_json(parsed, carried))
+        row = OutboxRow(handle.id, task.name, params_json, _options_json(parsed, carried))
         try:
             self._write([row], given_ids=resolved.id is not None)
         except DuplicateActionId:
@@ -147,7 +144,7 @@ class TransactionHold:
         )
         return handle
 
-    def _write(self, rows: Sequence[_Row], *, given_ids: bool) -> None:
+    def _write(self, rows: Sequence[OutboxRow], *, given_ids: bool) -> None:
         """Insert the rows (one statement; a raw INSERT costs a third of ``bulk_create``).
         Given ids may clash: then in a savepoint, so the caller's transaction survives."""
         if not given_ids:  # random ids cannot clash: no savepoint needed
@@ -161,7 +158,7 @@ class TransactionHold:
             taken = OutboxEntry.objects.using(database).filter(id__in=[r.id for r in rows])
             raise DuplicateActionId(str(taken.values_list("id", flat=True).first())) from None
 
-    def _insert(self, rows: Sequence[_Row]) -> None:
+    def _insert(self, rows: Sequence[OutboxRow]) -> None:
         connection = connections[self.settings.database]
         if self._sql is None:
             meta = OutboxEntry._meta
@@ -225,7 +222,7 @@ class TransactionHold:
         """Validate and write the rows of a batch, a chunk at a time; (count, own ids)."""
         dump = sized_dump(task, self.actions.settings.max_params_bytes)
         overrides: dict[int, str] = {}
-        chunk: list[_Row] = []
+        chunk: list[OutboxRow] = []
         count = 0
         given = "id" in shared
         for index, item in enumerate(items):
@@ -237,7 +234,7 @@ class TransactionHold:
             if checked.own_id is not None:
                 row_id = overrides[index] = checked.own_id
                 given = True
-            chunk.append(_Row(row_id, task.name, params_json, options_json, base, index))
+            chunk.append(OutboxRow(row_id, task.name, params_json, options_json, base, index))
             count += 1
             if len(chunk) >= CHUNK:
                 self._write(chunk, given_ids=given)
@@ -248,10 +245,10 @@ class TransactionHold:
 
     # -- publishing --------------------------------------------------------------------
 
-    def publish(self, rows: Sequence[_Row]) -> list[_Row]:
+    def publish(self, rows: Sequence[OutboxRow]) -> list[OutboxRow]:
         """Enqueue rows for real, each under its id (ids already in Redis are skipped);
         returns the rows that could not be published (logged)."""
-        failed: list[_Row] = []
+        failed: list[OutboxRow] = []
         token = _publishing.set(True)
         try:
             for (action, options_json), group in groupby(sorted(rows, key=_group), key=_group):
@@ -274,7 +271,7 @@ class TransactionHold:
         return failed
 
     def _publish(
-        self, action: str, batch: list[_Row], options: dict[str, Any], carried: str | None
+        self, action: str, batch: list[OutboxRow], options: dict[str, Any], carried: str | None
     ) -> None:
         if carried is not None:  # a Celery call's: each with what its messages carry
             task = self.actions.registered[action]
@@ -297,73 +294,19 @@ class TransactionHold:
             self.publish(rows)
 
 
-def _group(row: _Row) -> tuple[str, str]:
+def _group(row: OutboxRow) -> tuple[str, str]:
     return row.action, row.options
 
 
-def _pages(queryset: QuerySet[OutboxEntry], order: str) -> Iterator[list[_Row]]:
+def _pages(queryset: QuerySet[OutboxEntry], order: str) -> Iterator[list[OutboxRow]]:
     """Rows in pages of CHUNK, by ``order`` (keyset pagination)."""
-    fields = ("id", "action", "params", "options", "batch", "seq")
     last: Any = None
     while True:
         page = queryset.order_by(order)
         if last is not None:
             page = page.filter(**{f"{order}__gt": last})
-        rows = [_Row(*values) for values in page.values_list(*fields)[:CHUNK]]
+        rows = [OutboxRow(*values) for values in page.values_list(*ROW_FIELDS)[:CHUNK]]
         if not rows:
             return
         yield rows
         last = getattr(rows[-1], order)
-
-
-class OutboxRelay:
-    """A pump hook: publishes the outbox rows their process did not, deletes old rows."""
-
-    def __init__(self, hold: TransactionHold) -> None:
-        self.hold = hold
-        self._next = 0.0
-
-    def __repr__(self) -> str:
-        return "<OutboxRelay>"
-
-    def __call__(self) -> int:
-        """One pass (at most one per half relay delay); returns how many rows it deleted."""
-        now = time.monotonic()
-        relay_after = self.hold.settings.outbox_relay_after_s
-        if now < self._next:
-            return 0
-        self._next = now + min(relay_after / 2, 1.0)
-        close_old_connections()
-        return self.relay(relay_after)
-
-    def relay(self, older_than_s: float) -> int:
-        """Publish and delete the rows written more than ``older_than_s`` seconds ago."""
-        database = self.hold.settings.database
-        entries = OutboxEntry.objects.using(database)
-        cutoff = timezone.now() - timedelta(seconds=older_than_s)
-        deleted = 0
-        while True:
-            fields = ("id", "action", "params", "options", "batch", "seq")
-            rows = [
-                _Row(*values)
-                for values in entries.filter(created_at__lte=cutoff)
-                .order_by("created_at")
-                .values_list(*fields)[:CHUNK]
-            ]
-            if not rows:
-                return deleted
-            taken = set(self.hold.actions.runtime.writer.taken_ids([r.id for r in rows]))
-            lost = [row for row in rows if row.id not in taken]
-            if lost:
-                logger.warning(
-                    "celery-actions: publishing %d action(s) committed %gs ago or more whose "
-                    "process did not (it died after the commit?): %s",
-                    len(lost), older_than_s, ", ".join(r.id for r in lost[:5]),
-                )  # fmt: skip
-                kept = {row.id for row in self.hold.publish(lost)}
-            else:
-                kept = set()
-            done = [row.id for row in rows if row.id not in kept]
-            deleted += entries.filter(id__in=done).delete()[0]
-            if len(rows) < CHUNK or kept:
-                return deleted

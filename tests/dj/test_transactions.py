@@ -274,11 +274,11 @@ def test_a_django_task_enqueued_in_atomic_waits_for_the_commit(actions: Any) -> 
 def test_two_pumps_relaying_the_same_rows_run_each_action_once(
     actions: Any, start_dj_worker: Any, r: Any, uid: str
 ) -> None:
-    from celery_actions.django.outbox import _Row
+    from celery_actions.django.outbox import OutboxRow
 
     # Given 40 committed outbox rows whose processes died before publishing them
     name = "tests.djproject.shop.actions.send_receipt"
-    rows = [_Row(f"{uid}-{i}", name, f'{{"order_id":{i},"key":"{uid}"}}', "{}")
+    rows = [OutboxRow(f"{uid}-{i}", name, f'{{"order_id":{i},"key":"{uid}"}}', "{}")
             for i in range(40)]  # fmt: skip
     actions.hold._write(rows, given_ids=True)
     # When two workers' pumps relay the outbox at once
